@@ -1,0 +1,134 @@
+//! crm_contacts: the CRM contacts query language inside PostgreSQL.
+//!
+//! This file is the SQL edge: thin `#[pg_extern]` wrappers over `service`,
+//! and the one place where errors become SQLSTATEs. Everything else is plain
+//! Rust: `fields` (the language, defined once) → `params` (parse, validate)
+//! → `sql` (build) → `db` (run through SPI) → `contact`/`page` (render).
+//!
+//! The extension owns no data. Its objects live in schema `crm`; the tables
+//! are found through search_path, so it serves a database Django created.
+
+use pgrx::prelude::*;
+use pgrx::datum::JsonB;
+use pgrx::pg_sys::panic::ErrorReport;
+
+mod contact;
+mod db;
+mod error;
+mod fields;
+mod json_text;
+mod page;
+mod params;
+mod service;
+mod sql;
+mod values;
+mod variants;
+
+use error::ErrorClass;
+use json_text::JsonText;
+use service::Failure;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql!(
+    r#"
+COMMENT ON SCHEMA crm IS 'crm_contacts: contact queries (filters, ordering, search, pagination) and index variants';
+GRANT USAGE ON SCHEMA crm TO PUBLIC;
+"#,
+    name = "schema_grants",
+    bootstrap
+);
+
+/// Raises a failure as a PostgreSQL ERROR. Client errors carry the HTTP body
+/// the API should send in DETAIL: 22023 → 400, P0002 → 404.
+fn raise(failure: Failure) -> ! {
+    let report = match &failure {
+        Failure::Query(e) => {
+            let code = match e.class() {
+                ErrorClass::BadRequest => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                ErrorClass::NotFound => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            };
+            ErrorReport::new(code, e.to_string(), "crm_contacts").set_detail(e.body())
+        }
+        Failure::MissingTable(_) => {
+            ErrorReport::new(PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE, failure.to_string(), "crm_contacts")
+        }
+        Failure::Spi(_) => ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, failure.to_string(), "crm_contacts"),
+    };
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+fn ok_or_raise<T>(result: Result<T, Failure>) -> T {
+    result.unwrap_or_else(|failure| raise(failure))
+}
+
+/// One page of contacts as DRF's JSON: `{"count", "next", "previous",
+/// "results"}`. `params` are the request's query parameters; `url` is the
+/// request's absolute URL without query, used for `next`/`previous`.
+#[pg_extern(stable, parallel_safe)]
+fn contacts_page(params: default!(JsonB, "'{}'"), url: default!(Option<&str>, "NULL")) -> JsonText {
+    JsonText(ok_or_raise(service::contacts_page(&params.0, url)))
+}
+
+/// The same page as rows of `crm.contact`, for joins and COPY.
+#[pg_extern(stable, parallel_safe, requires = ["contact_type"])]
+fn contacts(
+    params: default!(JsonB, "'{}'"),
+) -> SetOfIterator<'static, pgrx::composite_type!('static, "contact")> {
+    let rows = ok_or_raise(service::contacts_rows(&params.0));
+    SetOfIterator::new(rows.into_iter().map(db::contact_tuple))
+}
+
+/// One contact as JSON; NULL when no contact has this id.
+#[pg_extern(stable, parallel_safe)]
+fn contact(id: i64) -> Option<JsonText> {
+    ok_or_raise(service::contact(id)).map(JsonText)
+}
+
+/// `{"total_contacts", "contacts_with_address", "contacts_with_relationship"}`.
+#[pg_extern(stable, parallel_safe)]
+fn stats() -> JsonText {
+    JsonText(ok_or_raise(service::stats()))
+}
+
+/// The active index variant, derived from the indexes present, and every
+/// index on the application tables.
+#[pg_extern(stable)]
+fn variant() -> JsonText {
+    JsonText(ok_or_raise(service::variant()))
+}
+
+/// Switches to an index variant (baseline, indexed, trgm): creates and drops
+/// the extension's indexes; returns the report of `crm.variant()`.
+#[pg_extern(volatile)]
+fn use_variant(name: &str) -> JsonText {
+    JsonText(ok_or_raise(service::use_variant(name)))
+}
+
+/// Creates `crm.contact`, the row type of `crm.contacts()`, from the output
+/// table in `fields`. Called once by the install script, then dropped.
+#[pg_extern(volatile)]
+fn _create_contact_type() {
+    ok_or_raise(Spi::run(&contact::create_type_sql("crm.contact")).map_err(Failure::from));
+}
+
+extension_sql!(
+    r#"
+SELECT crm._create_contact_type();
+DROP FUNCTION crm._create_contact_type();
+"#,
+    name = "contact_type",
+    requires = [_create_contact_type]
+);
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
