@@ -30,7 +30,7 @@ STATE_DIR=$ROOT/target/setup-state
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
-psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" "$@"; }
+psql_admin() { PGOPTIONS='-c client_min_messages=warning' as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" "$@"; }
 
 export PATH="$HOME/.cargo/bin:$PATH"
 mkdir -p "$STATE_DIR"
@@ -183,6 +183,29 @@ END
 EOF
 }
 
+# Lets the local operating-system user (root on CI) connect as the postgres
+# superuser over the Unix socket, as `runuser -u postgres` could anyway. The
+# tests that must act as superuser (DROP EXTENSION, restarts) use it.
+allow_local_admin() {
+    local dir=/etc/postgresql/$PG_VERSION/$PG_CLUSTER os_user
+    os_user=$(id -un)
+    local map_line="crm_admin $os_user postgres"
+    local hba_line="local all postgres peer map=crm_admin"
+    local changed=""
+    if ! as_root grep -qxF "$map_line" "$dir/pg_ident.conf"; then
+        printf '%s\ncrm_admin postgres postgres\n' "$map_line" | as_root tee -a "$dir/pg_ident.conf" >/dev/null
+        changed=yes
+    fi
+    if ! as_root grep -qxF "$hba_line" "$dir/pg_hba.conf"; then
+        # First matching line wins: put ours before Debian's "local all postgres peer".
+        as_root sed -i "0,/^local/s//$hba_line\n&/" "$dir/pg_hba.conf"
+        changed=yes
+    fi
+    if [ -n "$changed" ]; then
+        as_root pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" reload
+    fi
+}
+
 write_env() {
     if [ ! -f .env ]; then
         log "writing .env"
@@ -190,6 +213,9 @@ write_env() {
 # Written by scripts/setup.sh for the local cluster; edit freely.
 DATABASE_URL=postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/$DB_NAME
 TEST_DATABASE_URL=postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/$TEST_DB_NAME
+# Superuser over the Unix socket, for tests that drop the extension or
+# restart the server (see allow_local_admin in scripts/setup.sh).
+TEST_ADMIN_DATABASE_URL=postgresql://postgres@%2Fvar%2Frun%2Fpostgresql:$PG_PORT/$TEST_DB_NAME
 EOF
     fi
 }
@@ -197,6 +223,7 @@ EOF
 install_packages
 install_pgrx
 start_cluster
+allow_local_admin
 install_extension
 setup_roles
 setup_database "$DB_NAME"

@@ -121,14 +121,3 @@ DROP FUNCTION crm._create_contact_type();
     name = "contact_type",
     requires = [_create_contact_type]
 );
-
-/// Required by `cargo pgrx test`.
-#[cfg(test)]
-pub mod pg_test {
-    pub fn setup(_options: Vec<&str>) {}
-
-    #[must_use]
-    pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
-    }
-}

@@ -1,0 +1,308 @@
+//! The extension's SQL functions, called through tokio-postgres against the
+//! PostgreSQL it is installed in. Each test works in its own sandbox schema.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use support::{ContactSpec, Sandbox};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+
+const CONTACT_KEYS: [&str; 19] = [
+    "id",
+    "first_name",
+    "last_name",
+    "gender",
+    "customer_id",
+    "phone_number",
+    "created",
+    "birthday",
+    "last_updated",
+    "address_id",
+    "street",
+    "street_number",
+    "city_code",
+    "city",
+    "country",
+    "relationship_id",
+    "points",
+    "relationship_created",
+    "last_activity",
+];
+
+async fn page(client: &Client, params: Value, url: Option<&str>) -> Result<Value, tokio_postgres::Error> {
+    let row = client.query_one("SELECT crm.contacts_page($1::jsonb, $2)::text", &[&params, &url]).await?;
+    let text: String = row.get(0);
+    Ok(serde_json::from_str(&text).expect("contacts_page returns JSON"))
+}
+
+fn ids(page: &Value) -> Vec<i64> {
+    page["results"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect()
+}
+
+/// Five contacts created a day apart (ids ascending = created ascending).
+async fn five_contacts(sandbox: &Sandbox) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for day in 1..=5 {
+        let spec = ContactSpec::new("Ann", &format!("Lee{day}")).created(&format!("2024-01-0{day}T10:00:00Z"));
+        ids.push(sandbox.add_contact(&spec).await);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_contact_has_every_key_in_order_with_drf_formats() {
+    let sandbox = Sandbox::new().await;
+    let address = sandbox.add_address("Main Street", "Berlin", "10115", "Germany").await;
+    let id = sandbox
+        .add_contact(
+            &ContactSpec::new("Zoë", "O'Neil")
+                .gender(Some("F"))
+                .created("2023-05-01T12:34:56.123456Z")
+                .birthday(Some("1990-02-03"))
+                .address(Some(address))
+                .points(Some(4200))
+                .last_activity("2023-06-01T00:00:00Z"),
+        )
+        .await;
+    let bare = sandbox.add_contact(&ContactSpec::new("No", "Relations").gender(None).phone(None).birthday(None).points(None)).await;
+
+    let text: String =
+        sandbox.client.query_one("SELECT crm.contact($1)::text", &[&id]).await.unwrap().get(0);
+    let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, Value>>(&text).unwrap().keys().cloned().collect();
+    assert_eq!(keys, CONTACT_KEYS);
+    let contact: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(contact["first_name"], "Zoë");
+    assert_eq!(contact["last_name"], "O'Neil");
+    assert_eq!(contact["created"], "2023-05-01T12:34:56.123456Z");
+    assert_eq!(contact["relationship_created"], "2023-05-01T12:34:56.123456Z");
+    assert_eq!(contact["last_activity"], "2023-06-01T00:00:00Z");
+    assert_eq!(contact["birthday"], "1990-02-03");
+    assert_eq!(contact["address_id"], address);
+    assert_eq!(contact["city"], "Berlin");
+    assert_eq!(contact["points"], 4200);
+    assert!(contact["relationship_id"].is_i64());
+
+    let text: String = sandbox.client.query_one("SELECT crm.contact($1)::text", &[&bare]).await.unwrap().get(0);
+    let contact: Value = serde_json::from_str(&text).unwrap();
+    for key in ["gender", "phone_number", "birthday", "address_id", "street", "city", "relationship_id", "points", "last_activity"] {
+        assert_eq!(contact[key], Value::Null, "{key}");
+    }
+
+    let missing: Option<String> =
+        sandbox.client.query_one("SELECT crm.contact(-1)::text", &[]).await.unwrap().get(0);
+    assert_eq!(missing, None);
+}
+
+#[tokio::test]
+async fn the_list_is_newest_first_with_an_exact_count_and_drf_links() {
+    let sandbox = Sandbox::new().await;
+    let created = five_contacts(&sandbox).await;
+    let url = Some("http://test/api/contacts/");
+
+    let first = page(&sandbox.client, json!({"page_size": "2"}), url).await.unwrap();
+    let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["count", "next", "previous", "results"]);
+    assert_eq!(first["count"], 5);
+    assert_eq!(ids(&first), [created[4], created[3]]);
+    assert_eq!(first["next"], "http://test/api/contacts/?page=2&page_size=2");
+    assert_eq!(first["previous"], Value::Null);
+
+    let second = page(&sandbox.client, json!({"page": "2", "page_size": "2"}), url).await.unwrap();
+    assert_eq!(ids(&second), [created[2], created[1]]);
+    assert_eq!(second["next"], "http://test/api/contacts/?page=3&page_size=2");
+    assert_eq!(second["previous"], "http://test/api/contacts/?page_size=2");
+
+    let last = page(&sandbox.client, json!({"page": "last", "page_size": "2"}), url).await.unwrap();
+    assert_eq!(ids(&last), [created[0]]);
+    assert_eq!(last["next"], Value::Null);
+    assert_eq!(last["previous"], "http://test/api/contacts/?page=2&page_size=2");
+
+    // The default page size is 50 and everything fits.
+    let all = page(&sandbox.client, json!({}), None).await.unwrap();
+    assert_eq!(ids(&all), created.iter().rev().copied().collect::<Vec<_>>());
+    assert_eq!(all["next"], Value::Null);
+}
+
+#[tokio::test]
+async fn pages_past_the_end_and_bad_pages_are_not_found() {
+    let sandbox = Sandbox::new().await;
+    five_contacts(&sandbox).await;
+    for params in [json!({"page": "4", "page_size": "2"}), json!({"page": "0"}), json!({"page": "x"})] {
+        let error = page(&sandbox.client, params.clone(), None).await.unwrap_err();
+        let db = error.as_db_error().expect("a database error");
+        assert_eq!(db.code(), &SqlState::NO_DATA_FOUND, "{params}");
+        assert_eq!(db.detail(), Some(r#"{"detail":"Invalid page."}"#));
+    }
+    // An empty table still has its first page.
+    let empty = Sandbox::new().await;
+    let first = page(&empty.client, json!({}), None).await.unwrap();
+    assert_eq!(first, json!({"count": 0, "next": null, "previous": null, "results": []}));
+}
+
+#[tokio::test]
+async fn bad_parameters_are_rejected_with_sqlstate_22023_and_a_drf_body() {
+    let sandbox = Sandbox::new().await;
+    let error = page(&sandbox.client, json!({"relationship__points__gte": "many", "birthday": "2024-02-30"}), None)
+        .await
+        .unwrap_err();
+    let db = error.as_db_error().unwrap();
+    assert_eq!(db.code(), &SqlState::INVALID_PARAMETER_VALUE);
+    let body: Value = serde_json::from_str(db.detail().unwrap()).unwrap();
+    assert_eq!(body, json!({"birthday": ["Enter a valid date."], "relationship__points__gte": ["Enter a number."]}));
+}
+
+#[tokio::test]
+async fn the_set_returning_form_gives_the_same_rows_for_joins_and_copy() {
+    let sandbox = Sandbox::new().await;
+    let address = sandbox.add_address("Elm", "Paris", "75001", "France").await;
+    let mut created = five_contacts(&sandbox).await;
+    created.push(sandbox.add_contact(&ContactSpec::new("Bo", "Ek").address(Some(address)).created("2024-02-01T00:00:00Z")).await);
+
+    let params = json!({"page_size": "3", "page": "2"});
+    let from_json = ids(&page(&sandbox.client, params.clone(), None).await.unwrap());
+    let rows = sandbox.client.query("SELECT id FROM crm.contacts($1::jsonb)", &[&params]).await.unwrap();
+    let from_rows: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(from_rows, from_json);
+
+    // Typed columns, joinable with the application's own tables.
+    let row = sandbox
+        .client
+        .query_one(
+            "SELECT c.city, c.points, c.created = u.created, a.country \
+             FROM crm.contacts() c JOIN appuser u USING (id) JOIN address a ON a.id = c.address_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("Paris"));
+    assert_eq!(row.get::<_, Option<i32>>(1), Some(0));
+    assert!(row.get::<_, bool>(2));
+    assert_eq!(row.get::<_, String>(3), "France");
+
+    // COPY of a query over it.
+    use futures_util::TryStreamExt;
+    let stream = sandbox
+        .client
+        .copy_out("COPY (SELECT id, last_name FROM crm.contacts('{\"ordering\": \"id\"}')) TO STDOUT")
+        .await
+        .unwrap();
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+    let text = String::from_utf8(chunks.concat()).unwrap();
+    assert_eq!(text.lines().count(), 6);
+    assert_eq!(text.lines().next().unwrap(), format!("{}\tLee1", created[0]));
+}
+
+#[tokio::test]
+async fn stats_count_contacts_addresses_and_relationships() {
+    let sandbox = Sandbox::new().await;
+    let address = sandbox.add_address("Elm", "Paris", "75001", "France").await;
+    sandbox.add_contact(&ContactSpec::new("A", "A").address(Some(address))).await;
+    sandbox.add_contact(&ContactSpec::new("B", "B").address(Some(address)).points(None)).await;
+    sandbox.add_contact(&ContactSpec::new("C", "C")).await;
+    let text: String = sandbox.client.query_one("SELECT crm.stats()::text", &[]).await.unwrap().get(0);
+    assert_eq!(text, r#"{"total_contacts":3,"contacts_with_address":2,"contacts_with_relationship":2}"#);
+}
+
+async fn variant(client: &Client) -> Value {
+    let text: String = client.query_one("SELECT crm.variant()::text", &[]).await.unwrap().get(0);
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn managed_index_names(client: &Client, schema: &str) -> Vec<String> {
+    client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'crm\\_%' ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn variants_switch_at_run_time_and_report_themselves() {
+    let sandbox = Sandbox::new().await;
+    let client = &sandbox.client;
+    assert_eq!(variant(client).await["variant"], "baseline");
+
+    client.query_one("SELECT crm.use_variant('indexed')", &[]).await.unwrap();
+    assert_eq!(variant(client).await["variant"], "indexed");
+    assert_eq!(managed_index_names(client, &sandbox.schema).await.len(), 8);
+
+    let report: String = client.query_one("SELECT crm.use_variant('trgm')::text", &[]).await.unwrap().get(0);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["variant"], "trgm");
+    let names = managed_index_names(client, &sandbox.schema).await;
+    assert_eq!(names.len(), 16);
+    assert!(names.contains(&"crm_address_city_trgm".to_string()));
+    let listed: Vec<&str> = report["indexes"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert!(listed.contains(&"appuser_pkey"), "baseline indexes are reported too: {listed:?}");
+
+    client.query_one("SELECT crm.use_variant('baseline')", &[]).await.unwrap();
+    assert!(managed_index_names(client, &sandbox.schema).await.is_empty());
+    assert_eq!(variant(client).await["variant"], "baseline");
+
+    let error = client.query_one("SELECT crm.use_variant('fastest')", &[]).await.unwrap_err();
+    assert_eq!(error.as_db_error().unwrap().code(), &SqlState::INVALID_PARAMETER_VALUE);
+    assert!(error.as_db_error().unwrap().detail().unwrap().contains("baseline, indexed, trgm"));
+}
+
+/// DROP EXTENSION must leave the application's tables, rows and indexes
+/// alone. Runs in a scratch database because it needs the superuser and
+/// removes the extension.
+#[tokio::test]
+async fn dropping_the_extension_leaves_all_data_intact() {
+    let admin_url = std::env::var("TEST_ADMIN_DATABASE_URL").unwrap_or_else(|_| {
+        let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env");
+        dotenvy::from_path_iter(env_file)
+            .unwrap()
+            .filter_map(Result::ok)
+            .find(|(k, _)| k == "TEST_ADMIN_DATABASE_URL")
+            .map(|(_, v)| v)
+            .expect("TEST_ADMIN_DATABASE_URL")
+    });
+    let admin = support::connect(&admin_url).await;
+    let scratch = format!("crm_drop_test_{}", std::process::id());
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch}")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {scratch}")).await.unwrap();
+    let scratch_url = admin_url.rsplit_once('/').map(|(base, _)| format!("{base}/{scratch}")).unwrap();
+    let db = support::connect(&scratch_url).await;
+    db.batch_execute(support::SCHEMA_SQL).await.unwrap();
+    db.batch_execute(
+        "CREATE EXTENSION crm_contacts CASCADE;
+         INSERT INTO address (street, street_number, city_code, city, country) VALUES ('Elm', '1', '1', 'Oslo', 'Norway');
+         INSERT INTO appuser (first_name, last_name, customer_id, address_id) VALUES ('Kari', 'Nord', 'CUST-00000000000A', 1);
+         INSERT INTO customer_relationship (appuser_id, points, created, last_activity) VALUES (1, 7, now(), now());
+         SELECT crm.use_variant('trgm');",
+    )
+    .await
+    .unwrap();
+    let before: String = db.query_one("SELECT crm.contacts_page()::text", &[]).await.unwrap().get(0);
+
+    db.batch_execute("DROP EXTENSION crm_contacts").await.unwrap();
+    let counts = db
+        .query_one(
+            "SELECT (SELECT count(*) FROM address), (SELECT count(*) FROM appuser), \
+                    (SELECT count(*) FROM customer_relationship), \
+                    (SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'crm\\_%'), \
+                    (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'crm')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let counts: Vec<i64> = (0..5).map(|i| counts.get(i)).collect();
+    assert_eq!(counts, [1, 1, 1, 16, 0], "rows and indexes stay, functions go");
+
+    // Reinstalled, it serves the same data and recognises its indexes.
+    db.batch_execute("CREATE EXTENSION crm_contacts").await.unwrap();
+    let after: String = db.query_one("SELECT crm.contacts_page()::text", &[]).await.unwrap().get(0);
+    assert_eq!(after, before);
+    assert_eq!(variant(&db).await["variant"], "trgm");
+
+    drop(db);
+    admin.batch_execute(&format!("DROP DATABASE {scratch} WITH (FORCE)")).await.unwrap();
+}
