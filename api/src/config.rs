@@ -68,7 +68,11 @@ impl Config {
         };
         Ok(Config {
             database,
-            statement_timeout: Duration::from_millis(parse("DB_STATEMENT_TIMEOUT", get("DB_STATEMENT_TIMEOUT"), 30_000u64)?),
+            statement_timeout: Duration::from_millis(parse(
+                "DB_STATEMENT_TIMEOUT",
+                get("DB_STATEMENT_TIMEOUT"),
+                30_000u64,
+            )?),
             bind: parse("API_BIND", get("API_BIND"), SocketAddr::from(([127, 0, 0, 1], 8000)))?,
             pool_size: parse("DB_POOL_SIZE", get("DB_POOL_SIZE"), 16usize)?,
             pool_timeout: Duration::from_millis(parse("DB_POOL_TIMEOUT", get("DB_POOL_TIMEOUT"), 5_000u64)?),

@@ -30,7 +30,11 @@ pub fn pool(config: &Config) -> anyhow::Result<Pool> {
 }
 
 /// Runs one statement returning one text value (or NULL).
-async fn call(pool: &Pool, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Option<String>, ApiError> {
+async fn call(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<String>, ApiError> {
     let client = pool.get().await?;
     let statement = client.prepare_cached(sql).await?;
     let row = client.query_one(&statement, params).await?;

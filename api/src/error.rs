@@ -48,7 +48,10 @@ fn database_response(error: &tokio_postgres::Error) -> (StatusCode, String) {
     } else if *code == SqlState::NO_DATA_FOUND {
         (StatusCode::NOT_FOUND, extension_body())
     } else if *code == SqlState::QUERY_CANCELED {
-        (StatusCode::GATEWAY_TIMEOUT, detail_body("The query took longer than the statement timeout and was cancelled."))
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            detail_body("The query took longer than the statement timeout and was cancelled."),
+        )
     } else if code.code().starts_with("08") || code.code().starts_with("57P") || code.code().starts_with("53") {
         // Connection exceptions, shutdown, insufficient resources.
         (StatusCode::SERVICE_UNAVAILABLE, detail_body("The database is unavailable."))

@@ -47,11 +47,8 @@ fn json_ok(body: String) -> Response {
 /// `request.build_absolute_uri()` would start it.
 fn absolute_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
     let origin = state.public_base_url.clone().unwrap_or_else(|| {
-        let scheme = headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .filter(|s| *s == "https")
-            .unwrap_or("http");
+        let scheme =
+            headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).filter(|s| *s == "https").unwrap_or("http");
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
         format!("{scheme}://{host}")
     });
@@ -94,6 +91,11 @@ async fn not_found() -> Response {
 
 async fn method_not_allowed(method: Method) -> Response {
     let body = detail_body(&format!("Method \"{method}\" not allowed."));
-    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD, OPTIONS")], [(header::CONTENT_TYPE, "application/json")], body)
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "GET, HEAD, OPTIONS")],
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
         .into_response()
 }

@@ -58,7 +58,8 @@ async fn three_contacts(sandbox: &Sandbox) -> Vec<i64> {
     let address = sandbox.add_address("Main Street", "Berlin", "10115", "Germany").await;
     let mut ids = Vec::new();
     for (i, name) in ["Ada", "Bob", "Cyd"].iter().enumerate() {
-        let spec = ContactSpec::new(name, "Test").address(Some(address)).created(&format!("2024-03-0{}T08:00:00Z", i + 1));
+        let spec =
+            ContactSpec::new(name, "Test").address(Some(address)).created(&format!("2024-03-0{}T08:00:00Z", i + 1));
         ids.push(sandbox.add_contact(&spec).await);
     }
     ids
@@ -70,7 +71,8 @@ async fn list_returns_the_drf_page_with_absolute_links() {
     let ids = three_contacts(&sandbox).await;
     let server = start(&sandbox.url, &[]).await;
 
-    let (status, content_type, page) = get(&format!("{}/api/contacts/?page_size=2&ordering=created", server.base)).await;
+    let (status, content_type, page) =
+        get(&format!("{}/api/contacts/?page_size=2&ordering=created", server.base)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, "application/json");
     assert_eq!(page["count"], 3);

@@ -58,10 +58,8 @@ pub fn write_json_array(out: &mut String, rows: &[ContactRow]) {
 /// `CREATE TYPE contact AS (…)`: the row type of `crm.contacts()`, generated
 /// from the same table as the JSON object.
 pub fn create_type_sql(type_name: &str) -> String {
-    let attributes: Vec<String> = fields::CONTACT
-        .iter()
-        .map(|o| format!("{} {}", o.key, o.column.ty.sql_type()))
-        .collect();
+    let attributes: Vec<String> =
+        fields::CONTACT.iter().map(|o| format!("{} {}", o.key, o.column.ty.sql_type())).collect();
     format!("CREATE TYPE {type_name} AS ({})", attributes.join(", "))
 }
 

@@ -24,11 +24,7 @@ pub enum QueryError {
 }
 
 fn summarize(errors: &BTreeMap<String, Vec<String>>) -> String {
-    errors
-        .iter()
-        .map(|(param, messages)| format!("{param}: {}", messages.join(" ")))
-        .collect::<Vec<_>>()
-        .join("; ")
+    errors.iter().map(|(param, messages)| format!("{param}: {}", messages.join(" "))).collect::<Vec<_>>().join("; ")
 }
 
 impl QueryError {

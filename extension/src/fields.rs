@@ -168,8 +168,7 @@ pub enum Lookup {
 }
 
 impl Lookup {
-    pub const ALL: [Lookup; 6] =
-        [Lookup::Exact, Lookup::Icontains, Lookup::Gte, Lookup::Lte, Lookup::Gt, Lookup::Lt];
+    pub const ALL: [Lookup; 6] = [Lookup::Exact, Lookup::Icontains, Lookup::Gte, Lookup::Lte, Lookup::Gt, Lookup::Lt];
 
     pub const fn name(self) -> &'static str {
         match self {

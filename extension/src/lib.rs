@@ -8,9 +8,9 @@
 //! The extension owns no data. Its objects live in schema `crm`; the tables
 //! are found through search_path, so it serves a database Django created.
 
-use pgrx::prelude::*;
 use pgrx::datum::JsonB;
 use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
 
 mod contact;
 mod db;
@@ -53,7 +53,9 @@ fn raise(failure: Failure) -> ! {
         Failure::MissingTable(_) => {
             ErrorReport::new(PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE, failure.to_string(), "crm_contacts")
         }
-        Failure::Spi(_) => ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, failure.to_string(), "crm_contacts"),
+        Failure::Spi(_) => {
+            ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, failure.to_string(), "crm_contacts")
+        }
     };
     report.report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
@@ -73,9 +75,7 @@ fn contacts_page(params: default!(JsonB, "'{}'"), url: default!(Option<&str>, "N
 
 /// The same page as rows of `crm.contact`, for joins and COPY.
 #[pg_extern(stable, parallel_safe, requires = ["contact_type"])]
-fn contacts(
-    params: default!(JsonB, "'{}'"),
-) -> SetOfIterator<'static, pgrx::composite_type!('static, "contact")> {
+fn contacts(params: default!(JsonB, "'{}'")) -> SetOfIterator<'static, pgrx::composite_type!('static, "contact")> {
     let rows = ok_or_raise(service::contacts_rows(&params.0));
     SetOfIterator::new(rows.into_iter().map(db::contact_tuple))
 }

@@ -66,7 +66,11 @@ fn link(base_url: Option<&str>, params: &RawParams, page: Option<u64>) -> String
     let query = query_string(params, page);
     let base = base_url.unwrap_or("");
     if query.is_empty() {
-        if base.is_empty() { "?".to_string() } else { base.to_string() }
+        if base.is_empty() {
+            "?".to_string()
+        } else {
+            base.to_string()
+        }
     } else {
         format!("{base}?{query}")
     }
@@ -137,12 +141,18 @@ mod tests {
         let w = resolve(PageRequest::Number(2), 5, 2).unwrap();
         assert_eq!(
             links(&w, base, &p),
-            (Some("http://h/api/contacts/?page=3&page_size=2".into()), Some("http://h/api/contacts/?page_size=2".into()))
+            (
+                Some("http://h/api/contacts/?page=3&page_size=2".into()),
+                Some("http://h/api/contacts/?page_size=2".into())
+            )
         );
         let w = resolve(PageRequest::Number(3), 5, 2).unwrap();
         assert_eq!(links(&w, base, &p), (None, Some("http://h/api/contacts/?page=2&page_size=2".into())));
         let w = resolve(PageRequest::Number(2), 5, 4).unwrap();
-        assert_eq!(links(&w, base, &params(&[("page", "2"), ("page_size", "4")])).1, Some("http://h/api/contacts/?page_size=4".into()));
+        assert_eq!(
+            links(&w, base, &params(&[("page", "2"), ("page_size", "4")])).1,
+            Some("http://h/api/contacts/?page_size=4".into())
+        );
         let w = resolve(PageRequest::Number(2), 150, 50).unwrap();
         assert_eq!(links(&w, base, &params(&[("page", "2")])).1, Some("http://h/api/contacts/".into()));
         assert_eq!(links(&w, None, &params(&[])).0, Some("?page=3".into()));

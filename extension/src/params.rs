@@ -160,9 +160,7 @@ fn parse_page_size(value: &str) -> Result<u64, String> {
         return Ok(DEFAULT_PAGE_SIZE);
     }
     match values::parse_integer(value) {
-        Ok(IntegerLiteral::InRange(n)) if n < 1 => {
-            Err("Ensure this value is greater than or equal to 1.".into())
-        }
+        Ok(IntegerLiteral::InRange(n)) if n < 1 => Err("Ensure this value is greater than or equal to 1.".into()),
         Ok(IntegerLiteral::InRange(n)) if (n as u64) <= MAX_PAGE_SIZE => Ok(n as u64),
         Ok(IntegerLiteral::BelowMin) => Err("Ensure this value is greater than or equal to 1.".into()),
         Ok(_) => Err(format!("Ensure this value is less than or equal to {MAX_PAGE_SIZE}.")),
@@ -201,11 +199,7 @@ fn parse_ordering(value: &str) -> Result<Vec<OrderTerm>, String> {
 
 /// DRF SearchFilter: terms separated by whitespace or commas.
 fn split_search_terms(value: &str) -> Vec<String> {
-    value
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect()
+    value.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 
 /// Finds the field and lookup a filter parameter names: `field` is the exact
@@ -366,13 +360,19 @@ mod tests {
     #[test]
     fn unknown_and_unsupported_parameters_name_the_choices() {
         let body = error_body(&[("first_name", "Paul")]);
-        assert!(body.contains("Unsupported lookup 'exact' for field 'first_name'. Choices: first_name__icontains."), "{body}");
+        assert!(
+            body.contains("Unsupported lookup 'exact' for field 'first_name'. Choices: first_name__icontains."),
+            "{body}"
+        );
         let body = error_body(&[("birthday__gt", "2024-01-01")]);
         assert!(body.contains("Choices: birthday, birthday__gte, birthday__lte."), "{body}");
         let body = error_body(&[("created__regex", "x")]);
         assert!(body.contains("Unsupported lookup 'regex' for field 'created'"), "{body}");
         let body = error_body(&[("nickname", "x")]);
-        assert!(body.starts_with(r#"{"nickname":["Unknown query parameter. Choices: id, first_name__icontains"#), "{body}");
+        assert!(
+            body.starts_with(r#"{"nickname":["Unknown query parameter. Choices: id, first_name__icontains"#),
+            "{body}"
+        );
         let body = error_body(&[("name__icontains", "x")]);
         assert!(body.contains("Unsupported lookup 'icontains' for field 'name'. Choices: name."), "{body}");
         let body = error_body(&[("address", "x")]);
@@ -385,7 +385,12 @@ mod tests {
         let got: Vec<_> = r.ordering.iter().map(|t| (t.field.name, t.descending)).collect();
         assert_eq!(got, [("relationship__points", true), ("last_name", false), ("first_name", false)]);
         let body = error_body(&[("ordering", "created,-bogus,address__street")]);
-        assert!(body.starts_with(r#"{"ordering":["Unknown ordering fields '-bogus', 'address__street'. Choices: id, first_name"#), "{body}");
+        assert!(
+            body.starts_with(
+                r#"{"ordering":["Unknown ordering fields '-bogus', 'address__street'. Choices: id, first_name"#
+            ),
+            "{body}"
+        );
         assert!(parse(&[("ordering", "")]).unwrap().ordering.is_empty());
     }
 

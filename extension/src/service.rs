@@ -137,7 +137,7 @@ fn variant_report(indexes: &[PresentIndex]) -> String {
 /// `crm.variant`: the active variant (derived from the indexes present) and
 /// every index on the application tables.
 pub fn variant() -> Result<String, Failure> {
-    let indexes = Spi::connect(|client| present_indexes(client))?;
+    let indexes = Spi::connect(present_indexes)?;
     Ok(variant_report(&indexes))
 }
 

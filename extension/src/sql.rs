@@ -147,11 +147,8 @@ fn integer_clause(column: &Column, lookup: Lookup, literal: IntegerLiteral, bind
 /// consecutive pages can neither overlap nor skip a row. NULLs sort as
 /// PostgreSQL's default: last ascending, first descending.
 pub fn order_by(request: &ListRequest) -> (String, BTreeSet<Table>) {
-    let mut terms: Vec<OrderTerm> = if request.ordering.is_empty() {
-        params::default_ordering()
-    } else {
-        request.ordering.clone()
-    };
+    let mut terms: Vec<OrderTerm> =
+        if request.ordering.is_empty() { params::default_ordering() } else { request.ordering.clone() };
     let id = fields::field_by_name("id").expect("id is a field");
     if !terms.iter().any(|t| t.field.name == id.name) {
         let descending = terms.last().is_some_and(|t| t.descending);
@@ -178,11 +175,7 @@ fn from_clause(tables: &BTreeSet<Table>) -> String {
 /// `u.id AS id, …, r.last_activity AS last_activity`: the contact's columns
 /// in output order.
 pub fn contact_select_list() -> String {
-    fields::CONTACT
-        .iter()
-        .map(|o| format!("{} AS {}", o.column.qualified(), o.key))
-        .collect::<Vec<_>>()
-        .join(", ")
+    fields::CONTACT.iter().map(|o| format!("{} AS {}", o.column.qualified(), o.key)).collect::<Vec<_>>().join(", ")
 }
 
 fn all_tables() -> BTreeSet<Table> {
