@@ -66,11 +66,13 @@ async fn a_contact_has_every_key_in_order_with_drf_formats() {
                 .last_activity("2023-06-01T00:00:00Z"),
         )
         .await;
-    let bare = sandbox.add_contact(&ContactSpec::new("No", "Relations").gender(None).phone(None).birthday(None).points(None)).await;
+    let bare = sandbox
+        .add_contact(&ContactSpec::new("No", "Relations").gender(None).phone(None).birthday(None).points(None))
+        .await;
 
-    let text: String =
-        sandbox.client.query_one("SELECT crm.contact($1)::text", &[&id]).await.unwrap().get(0);
-    let keys: Vec<String> = serde_json::from_str::<serde_json::Map<String, Value>>(&text).unwrap().keys().cloned().collect();
+    let text: String = sandbox.client.query_one("SELECT crm.contact($1)::text", &[&id]).await.unwrap().get(0);
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, Value>>(&text).unwrap().keys().cloned().collect();
     assert_eq!(keys, CONTACT_KEYS);
     let contact: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(contact["first_name"], "Zoë");
@@ -86,12 +88,21 @@ async fn a_contact_has_every_key_in_order_with_drf_formats() {
 
     let text: String = sandbox.client.query_one("SELECT crm.contact($1)::text", &[&bare]).await.unwrap().get(0);
     let contact: Value = serde_json::from_str(&text).unwrap();
-    for key in ["gender", "phone_number", "birthday", "address_id", "street", "city", "relationship_id", "points", "last_activity"] {
+    for key in [
+        "gender",
+        "phone_number",
+        "birthday",
+        "address_id",
+        "street",
+        "city",
+        "relationship_id",
+        "points",
+        "last_activity",
+    ] {
         assert_eq!(contact[key], Value::Null, "{key}");
     }
 
-    let missing: Option<String> =
-        sandbox.client.query_one("SELECT crm.contact(-1)::text", &[]).await.unwrap().get(0);
+    let missing: Option<String> = sandbox.client.query_one("SELECT crm.contact(-1)::text", &[]).await.unwrap().get(0);
     assert_eq!(missing, None);
 }
 
@@ -158,7 +169,9 @@ async fn the_set_returning_form_gives_the_same_rows_for_joins_and_copy() {
     let sandbox = Sandbox::new().await;
     let address = sandbox.add_address("Elm", "Paris", "75001", "France").await;
     let mut created = five_contacts(&sandbox).await;
-    created.push(sandbox.add_contact(&ContactSpec::new("Bo", "Ek").address(Some(address)).created("2024-02-01T00:00:00Z")).await);
+    created.push(
+        sandbox.add_contact(&ContactSpec::new("Bo", "Ek").address(Some(address)).created("2024-02-01T00:00:00Z")).await,
+    );
 
     let params = json!({"page_size": "3", "page": "2"});
     let from_json = ids(&page(&sandbox.client, params.clone(), None).await.unwrap());
