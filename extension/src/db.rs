@@ -7,12 +7,13 @@ use pgrx::spi::{SpiClient, SpiHeapTupleData, SpiResult};
 
 use crate::contact::{Cell, ContactRow};
 use crate::fields::{self, ValueType};
-use crate::sql::{Arg, SqlQuery};
+use crate::sql::{self, Arg, Resolution, SqlQuery, MAX_RESOLVED_VALUES};
 
 fn datum(arg: &Arg) -> DatumWithOid<'static> {
     match arg {
         Arg::Int8(v) => (*v).into(),
         Arg::Text(s) => s.clone().into(),
+        Arg::TextArray(values) => values.clone().into(),
         // Values come from our own parsers, which stay inside PostgreSQL's range.
         Arg::Timestamptz(t) => TimestampWithTimeZone::try_from(*t).expect("timestamp in range").into(),
         Arg::Date(d) => Date::try_from(*d).expect("date in range").into(),
@@ -79,6 +80,32 @@ pub fn contact_tuple(row: ContactRow) -> PgHeapTuple<'static, AllocatedByRust> {
         set.expect("crm.contact attributes follow fields::CONTACT");
     }
     tuple
+}
+
+/// Whether the projection exists where search_path finds the tables.
+pub fn projection_present(client: &SpiClient<'_>) -> SpiResult<bool> {
+    let sql = format!("SELECT to_regclass('{}') IS NOT NULL", crate::projection::FLAT);
+    Ok(client.select(sql.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false))
+}
+
+/// The dictionary's values of a projection column that contain `text`
+/// (case-insensitively), or `TooMany`.
+pub fn resolve(client: &SpiClient<'_>, key: &str, text: &str) -> SpiResult<Resolution> {
+    let sql = format!(
+        "SELECT value FROM {} WHERE field = $1 AND value ILIKE $2 LIMIT {}",
+        crate::projection::DICTIONARY,
+        MAX_RESOLVED_VALUES + 1
+    );
+    let args = [datum(&Arg::Text(key.to_string())), datum(&Arg::Text(sql::contains_pattern(text)))];
+    let table = client.select(sql.as_str(), None, &args)?;
+    if table.len() > MAX_RESOLVED_VALUES {
+        return Ok(Resolution::TooMany);
+    }
+    let mut values = Vec::with_capacity(table.len());
+    for row in table {
+        values.extend(row.get::<String>(1)?);
+    }
+    Ok(Resolution::Values(values))
 }
 
 /// Runs a statement that returns nothing (DDL).

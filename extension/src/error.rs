@@ -21,6 +21,9 @@ pub enum QueryError {
     /// `page=0`, a non-numeric page or a page past the end (DRF's wording).
     #[error("Invalid page.")]
     InvalidPage,
+    /// A cursor that is malformed or was made for another ordering (DRF's wording).
+    #[error("Invalid cursor")]
+    InvalidCursor,
 }
 
 fn summarize(errors: &BTreeMap<String, Vec<String>>) -> String {
@@ -38,7 +41,7 @@ impl QueryError {
     pub fn class(&self) -> ErrorClass {
         match self {
             QueryError::InvalidParameters(_) => ErrorClass::BadRequest,
-            QueryError::InvalidPage => ErrorClass::NotFound,
+            QueryError::InvalidPage | QueryError::InvalidCursor => ErrorClass::NotFound,
         }
     }
 

@@ -84,6 +84,10 @@ pub struct Column {
     /// NULL is possible: either the column is nullable or its table is on the
     /// optional side of a LEFT JOIN.
     pub nullable: bool,
+    /// Few distinct values compared to rows (names, streets, cities, …): a
+    /// text pattern is first resolved against the column's distinct values
+    /// (the projection's dictionary), then matched by equality on an index.
+    pub few_values: bool,
 }
 
 impl Column {
@@ -91,10 +95,21 @@ impl Column {
     pub fn qualified(&self) -> String {
         format!("{}.{}", self.table.alias(), self.name)
     }
+
+    /// The key of this column in the contact object, which is also its name
+    /// in the projection (`a.city` → `city`, `r.created` → `relationship_created`).
+    pub fn output_key(&self) -> &'static str {
+        CONTACT.iter().find(|o| o.column == *self).map(|o| o.key).expect("every column is part of the contact")
+    }
 }
 
 const fn col(table: Table, name: &'static str, ty: ValueType, nullable: bool) -> Column {
-    Column { table, name, ty, nullable }
+    Column { table, name, ty, nullable, few_values: false }
+}
+
+/// A text column with few distinct values (see `Column::few_values`).
+const fn few(table: Table, name: &'static str, nullable: bool) -> Column {
+    Column { table, name, ty: ValueType::Text, nullable, few_values: true }
 }
 
 use Table::{Address as A, Appuser as U, Relationship as R};
@@ -103,8 +118,8 @@ use ValueType::{BigInt, Date, Int, Text, Timestamp};
 // Address and relationship columns are nullable from the contact's point of
 // view: a contact may have neither.
 pub const U_ID: Column = col(U, "id", BigInt, false);
-pub const U_FIRST_NAME: Column = col(U, "first_name", Text, false);
-pub const U_LAST_NAME: Column = col(U, "last_name", Text, false);
+pub const U_FIRST_NAME: Column = few(U, "first_name", false);
+pub const U_LAST_NAME: Column = few(U, "last_name", false);
 pub const U_GENDER: Column = col(U, "gender", Text, true);
 pub const U_CUSTOMER_ID: Column = col(U, "customer_id", Text, false);
 pub const U_PHONE_NUMBER: Column = col(U, "phone_number", Text, true);
@@ -112,11 +127,11 @@ pub const U_CREATED: Column = col(U, "created", Timestamp, false);
 pub const U_BIRTHDAY: Column = col(U, "birthday", Date, true);
 pub const U_LAST_UPDATED: Column = col(U, "last_updated", Timestamp, false);
 pub const U_ADDRESS_ID: Column = col(U, "address_id", BigInt, true);
-pub const A_STREET: Column = col(A, "street", Text, true);
+pub const A_STREET: Column = few(A, "street", true);
 pub const A_STREET_NUMBER: Column = col(A, "street_number", Text, true);
-pub const A_CITY_CODE: Column = col(A, "city_code", Text, true);
-pub const A_CITY: Column = col(A, "city", Text, true);
-pub const A_COUNTRY: Column = col(A, "country", Text, true);
+pub const A_CITY_CODE: Column = few(A, "city_code", true);
+pub const A_CITY: Column = few(A, "city", true);
+pub const A_COUNTRY: Column = few(A, "country", true);
 pub const R_ID: Column = col(R, "id", BigInt, true);
 pub const R_POINTS: Column = col(R, "points", Int, true);
 pub const R_CREATED: Column = col(R, "created", Timestamp, true);
@@ -279,9 +294,12 @@ pub const PAGE: &str = "page";
 pub const PAGE_SIZE: &str = "page_size";
 pub const ORDERING: &str = "ordering";
 pub const SEARCH: &str = "search";
+/// Keyset pagination: `cursor=` (empty) starts it, `next`/`previous` links
+/// carry the opaque position.
+pub const CURSOR: &str = "cursor";
 /// DRF's renderer switch (`?format=json`); accepted and ignored.
 pub const FORMAT: &str = "format";
-pub const CONTROL_PARAMETERS: [&str; 5] = [PAGE, PAGE_SIZE, ORDERING, SEARCH, FORMAT];
+pub const CONTROL_PARAMETERS: [&str; 6] = [PAGE, PAGE_SIZE, ORDERING, SEARCH, CURSOR, FORMAT];
 
 pub fn field_by_name(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.name == name)
@@ -363,6 +381,17 @@ mod tests {
             search,
             ["u.first_name", "u.last_name", "u.customer_id", "u.phone_number", "a.street", "a.city", "a.country"]
         );
+    }
+
+    #[test]
+    fn every_column_has_an_output_key() {
+        assert_eq!(R_CREATED.output_key(), "relationship_created");
+        assert_eq!(A_CITY.output_key(), "city");
+        for f in FIELDS {
+            for c in f.columns {
+                c.output_key();
+            }
+        }
     }
 
     #[test]

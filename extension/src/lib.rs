@@ -13,12 +13,14 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 
 mod contact;
+mod cursor;
 mod db;
 mod error;
 mod fields;
 mod json_text;
 mod page;
 mod params;
+mod projection;
 mod service;
 mod sql;
 mod values;

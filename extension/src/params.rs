@@ -44,12 +44,14 @@ pub struct OrderTerm {
     pub descending: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PageRequest {
     Number(u64),
     Last,
     /// `page=0` or not a number: a 404, reported after parameter errors.
     Invalid,
+    /// Keyset pagination from a cursor token (`None`: the first page).
+    Cursor(Option<String>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -63,10 +65,23 @@ pub struct ListRequest {
     pub page_size: u64,
 }
 
-/// The default ordering: newest first.
-pub fn default_ordering() -> Vec<OrderTerm> {
-    let created = fields::field_by_name("created").expect("created is a field");
-    vec![OrderTerm { field: created, descending: true }]
+/// The complete ordering of a request: the requested terms (default
+/// `-created`, newest first), completed by the contact id so that it is
+/// total and consecutive pages can neither overlap nor skip a row. The id
+/// follows the direction of the last term, so one index on (field, id) can
+/// be read in either direction.
+pub fn complete_ordering(request: &ListRequest) -> Vec<OrderTerm> {
+    let mut terms = request.ordering.clone();
+    if terms.is_empty() {
+        let created = fields::field_by_name("created").expect("created is a field");
+        terms.push(OrderTerm { field: created, descending: true });
+    }
+    let id = fields::field_by_name("id").expect("id is a field");
+    if !terms.iter().any(|t| t.field == id) {
+        let descending = terms.last().is_some_and(|t| t.descending);
+        terms.push(OrderTerm { field: id, descending });
+    }
+    terms
 }
 
 /// Turns the jsonb object of query parameters into strings. Numbers and
@@ -126,6 +141,7 @@ pub fn parse_list_request(raw: &RawParams) -> Result<ListRequest, QueryError> {
     };
     for (key, value) in raw {
         match key.as_str() {
+            fields::PAGE if raw.contains_key(fields::CURSOR) => errors.add(key, "Use either page or cursor, not both."),
             fields::PAGE => request.page = parse_page(value),
             fields::PAGE_SIZE => match parse_page_size(value) {
                 Ok(size) => request.page_size = size,
@@ -136,6 +152,10 @@ pub fn parse_list_request(raw: &RawParams) -> Result<ListRequest, QueryError> {
                 Err(message) => errors.add(key, message),
             },
             fields::SEARCH => request.search_terms = split_search_terms(value),
+            fields::CURSOR => {
+                let token = value.trim();
+                request.page = PageRequest::Cursor((!token.is_empty()).then(|| token.to_string()));
+            }
             fields::FORMAT => {}
             _ => match parse_filter(key, value) {
                 Ok(Some(filter)) => request.filters.push(filter),
@@ -377,6 +397,8 @@ mod tests {
         assert!(body.contains("Unsupported lookup 'icontains' for field 'name'. Choices: name."), "{body}");
         let body = error_body(&[("address", "x")]);
         assert!(body.contains("Unknown query parameter."), "{body}");
+        let body = error_body(&[("gender__exact", "M")]);
+        assert!(body.contains("Unsupported lookup 'exact' for field 'gender'. Choices: gender."), "{body}");
     }
 
     #[test]
@@ -392,6 +414,30 @@ mod tests {
             "{body}"
         );
         assert!(parse(&[("ordering", "")]).unwrap().ordering.is_empty());
+    }
+
+    #[test]
+    fn cursor_mode() {
+        assert_eq!(parse(&[("cursor", "")]).unwrap().page, PageRequest::Cursor(None));
+        assert_eq!(parse(&[("cursor", " abc ")]).unwrap().page, PageRequest::Cursor(Some("abc".into())));
+        assert_eq!(
+            error_body(&[("cursor", ""), ("page", "2")]),
+            r#"{"page":["Use either page or cursor, not both."]}"#
+        );
+    }
+
+    #[test]
+    fn the_complete_ordering_ends_with_the_id() {
+        let names = |pairs: &[(&str, &str)]| {
+            complete_ordering(&parse(pairs).unwrap())
+                .iter()
+                .map(|t| format!("{}{}", if t.descending { "-" } else { "" }, t.field.name))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(names(&[]), "-created,-id");
+        assert_eq!(names(&[("ordering", "address__city")]), "address__city,id");
+        assert_eq!(names(&[("ordering", "-id,created")]), "-id,created");
     }
 
     #[test]

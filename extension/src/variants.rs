@@ -1,13 +1,20 @@
 //! Index variants (SPEC §2), defined once and switched at run time.
 //!
-//! The extension manages only indexes whose names start with `crm_`; the
-//! primary keys, unique constraints and the foreign-key index belong to the
-//! schema and make up the baseline. Which variant is active is derived from
-//! the indexes present, never stored.
+//! - `baseline`: the schema's own keys and the foreign-key index, nothing else;
+//! - `indexed`: SPEC's eight B-tree indexes on the application tables;
+//! - `trgm`: `indexed` plus the projection (`projection.rs`) with its indexes:
+//!   a B-tree per ordering field, trigram GIN indexes for the text columns
+//!   with many values, and a trigram index on the dictionary that resolves
+//!   the columns with few values. This is where the queries run, so this is
+//!   where the trigram indexes are useful.
+//!
+//! The extension manages only objects whose names start with `crm_`. Which
+//! variant is active is derived from what is present, never stored.
 
 use std::collections::BTreeSet;
 
-use crate::fields::{self, Lookup, Table};
+use crate::fields::{self, Table};
+use crate::projection;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Variant {
@@ -34,6 +41,11 @@ impl Variant {
     pub fn names() -> Vec<&'static str> {
         Variant::ALL.iter().map(|v| v.name()).collect()
     }
+
+    /// Whether the variant includes the projection (and queries read it).
+    pub fn has_projection(self) -> bool {
+        self == Variant::Trgm
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +59,7 @@ pub enum Method {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexDef {
     pub name: String,
-    pub table: Table,
+    pub table: &'static str,
     pub method: Method,
     pub columns: Vec<&'static str>,
     /// The variants that include it.
@@ -55,13 +67,14 @@ pub struct IndexDef {
 }
 
 impl IndexDef {
-    fn new(table: Table, method: Method, columns: &[&'static str], variants: &[Variant]) -> Self {
+    fn new(table: &'static str, method: Method, columns: &[&'static str], variants: &[Variant]) -> Self {
         let suffix = match method {
             Method::Btree => "",
             Method::GinTrgm => "_trgm",
         };
+        let prefix = if table.starts_with(MANAGED_PREFIX) { "" } else { MANAGED_PREFIX };
         IndexDef {
-            name: format!("crm_{}_{}{suffix}", table.name(), columns.join("_")),
+            name: format!("{prefix}{table}_{}{suffix}", columns.join("_")),
             table,
             method,
             columns: columns.to_vec(),
@@ -88,14 +101,19 @@ impl IndexDef {
             "CREATE INDEX IF NOT EXISTS {} ON {}.{} USING {method} ({})",
             self.name,
             quote_ident(table_schema),
-            self.table.name(),
+            self.table,
             columns.join(", ")
         )
     }
 
-    pub fn drop_sql(&self, table_schema: &str) -> String {
-        format!("DROP INDEX IF EXISTS {}.{}", quote_ident(table_schema), self.name)
+    pub fn on_projection(&self) -> bool {
+        projection::TABLES.contains(&self.table)
     }
+}
+
+/// `DROP INDEX` of an index found in the catalog.
+pub fn drop_index_sql(schema: &str, name: &str) -> String {
+    format!("DROP INDEX IF EXISTS {}.{}", quote_ident(schema), quote_ident(name))
 }
 
 /// PostgreSQL's quote_ident for names read from the catalog.
@@ -105,54 +123,98 @@ pub fn quote_ident(name: &str) -> String {
 
 pub const MANAGED_PREFIX: &str = "crm_";
 
-/// Every index the extension manages, with the variants it belongs to.
-pub fn managed_indexes() -> Vec<IndexDef> {
-    use Method::{Btree, GinTrgm};
-    use Table::{Address, Appuser, Relationship};
+/// SPEC's `indexed` list, on the application tables.
+fn spec_indexes() -> Vec<IndexDef> {
+    use Method::Btree;
     use Variant::{Indexed, Trgm};
+    let (appuser, address, relationship) = (Table::Appuser.name(), Table::Address.name(), Table::Relationship.name());
     let from_indexed = &[Indexed, Trgm];
-    let mut defs = vec![
-        IndexDef::new(Appuser, Btree, &["created"], from_indexed),
-        IndexDef::new(Appuser, Btree, &["first_name", "last_name"], from_indexed),
-        IndexDef::new(Appuser, Btree, &["address_id", "last_name"], from_indexed),
-        IndexDef::new(Address, Btree, &["city"], from_indexed),
-        IndexDef::new(Address, Btree, &["country"], from_indexed),
-        IndexDef::new(Address, Btree, &["country", "city"], from_indexed),
-        IndexDef::new(Relationship, Btree, &["points"], from_indexed),
-        IndexDef::new(Relationship, Btree, &["last_activity"], from_indexed),
-    ];
-    // trgm: a trigram index on every text column filtered with icontains or
-    // searched, derived from the query language.
-    let mut trigram_columns = Vec::new();
+    vec![
+        IndexDef::new(appuser, Btree, &["created"], from_indexed),
+        IndexDef::new(appuser, Btree, &["first_name", "last_name"], from_indexed),
+        IndexDef::new(appuser, Btree, &["address_id", "last_name"], from_indexed),
+        IndexDef::new(address, Btree, &["city"], from_indexed),
+        IndexDef::new(address, Btree, &["country"], from_indexed),
+        IndexDef::new(address, Btree, &["country", "city"], from_indexed),
+        IndexDef::new(relationship, Btree, &["points"], from_indexed),
+        IndexDef::new(relationship, Btree, &["last_activity"], from_indexed),
+    ]
+}
+
+/// The projection's indexes, derived from the query language: one per
+/// ordering field (completed by the id, the tie-breaker of every ordering),
+/// equality indexes for the searched columns with few values, trigram
+/// indexes for the text columns with many values that are searched or
+/// filtered with icontains, and the dictionary's trigram index.
+fn projection_indexes() -> Vec<IndexDef> {
+    use Method::{Btree, GinTrgm};
+    let trgm = &[Variant::Trgm];
+    let flat = projection::FLAT;
+    let mut defs: Vec<IndexDef> =
+        fields::ordering_fields().map(|f| IndexDef::new(flat, Btree, &[f.column().output_key(), "id"], trgm)).collect();
+    // SPEC §5's `ordering=address__country,address__city,…`.
+    defs.push(IndexDef::new(flat, Btree, &["country", "city"], trgm));
+    // The triggers find a changed address's contacts through it.
+    defs.push(IndexDef::new(flat, Btree, &["address_id"], trgm));
+    let mut seen: Vec<&str> = defs.iter().map(|d| d.columns[0]).collect();
     for field in fields::FIELDS {
-        for column in field.columns {
-            let wanted = field.searchable || field.lookups.contains(&Lookup::Icontains);
-            if wanted && !trigram_columns.contains(column) {
-                trigram_columns.push(*column);
+        let text_matched = field.searchable || field.lookups.contains(&fields::Lookup::Icontains);
+        for column in field.columns.iter().filter(|_| text_matched) {
+            let key = column.output_key();
+            if column.few_values && !seen.contains(&key) {
+                defs.push(IndexDef::new(flat, Btree, &[key], trgm));
+                seen.push(key);
+            } else if !column.few_values && !defs.iter().any(|d| d.method == GinTrgm && d.columns[0] == key) {
+                defs.push(IndexDef::new(flat, GinTrgm, &[key], trgm));
             }
         }
     }
-    defs.extend(trigram_columns.iter().map(|c| IndexDef::new(c.table, GinTrgm, &[c.name], &[Trgm])));
+    defs.push(IndexDef::new(projection::DICTIONARY, GinTrgm, &["value"], trgm));
     defs
 }
 
-/// What to drop and create to go from the managed indexes present to a variant.
-pub fn plan_switch(target: Variant, present: &BTreeSet<String>) -> (Vec<IndexDef>, Vec<IndexDef>) {
-    let (wanted, unwanted): (Vec<_>, Vec<_>) =
-        managed_indexes().into_iter().partition(|d| d.variants.contains(&target));
-    let to_drop = unwanted.into_iter().filter(|d| present.contains(&d.name)).collect();
-    let to_create = wanted.into_iter().filter(|d| !present.contains(&d.name)).collect();
-    (to_drop, to_create)
+/// Every index the extension manages, with the variants it belongs to.
+pub fn managed_indexes() -> Vec<IndexDef> {
+    let mut defs = spec_indexes();
+    defs.extend(projection_indexes());
+    defs
 }
 
-/// The variant whose managed indexes are exactly those present, if any.
-pub fn identify(present: &BTreeSet<String>) -> Option<Variant> {
-    let managed: BTreeSet<String> = managed_indexes().into_iter().map(|d| d.name).collect();
-    let present_managed: BTreeSet<&String> = present.iter().filter(|n| managed.contains(*n)).collect();
+/// What a variant switch does, in order.
+#[derive(Debug, Default, PartialEq)]
+pub struct SwitchPlan {
+    pub drop_projection: bool,
+    pub create_projection: bool,
+    /// Managed indexes present but not wanted, including any left by an
+    /// older version of the extension.
+    pub drop_indexes: Vec<String>,
+    pub create_indexes: Vec<IndexDef>,
+}
+
+/// The steps from what is present (the managed indexes, see
+/// `crm.variant()`, and the projection or not) to exactly the target.
+pub fn plan_switch(target: Variant, present: &BTreeSet<String>, projection_present: bool) -> SwitchPlan {
+    let wanted: Vec<IndexDef> = managed_indexes().into_iter().filter(|d| d.variants.contains(&target)).collect();
+    let drop_projection = projection_present && !target.has_projection();
+    let create_projection = !projection_present && target.has_projection();
+    SwitchPlan {
+        drop_projection,
+        create_projection,
+        drop_indexes: present.iter().filter(|name| !wanted.iter().any(|d| &&d.name == name)).cloned().collect(),
+        // A new projection comes without indexes.
+        create_indexes: wanted
+            .into_iter()
+            .filter(|d| !present.contains(&d.name) || (create_projection && d.on_projection()))
+            .collect(),
+    }
+}
+
+/// The variant whose managed objects are exactly those present, if any.
+pub fn identify(present: &BTreeSet<String>, projection_present: bool) -> Option<Variant> {
     Variant::ALL.into_iter().find(|v| {
         let wanted: BTreeSet<String> =
             managed_indexes().into_iter().filter(|d| d.variants.contains(v)).map(|d| d.name).collect();
-        wanted.iter().collect::<BTreeSet<_>>() == present_managed
+        v.has_projection() == projection_present && &wanted == present
     })
 }
 
@@ -176,17 +238,19 @@ mod tests {
         let trgm: Vec<_> = managed_indexes().into_iter().filter(|d| d.method == Method::GinTrgm).collect();
         assert_eq!(
             names(&trgm),
-            [
-                "crm_appuser_first_name_trgm",
-                "crm_appuser_last_name_trgm",
-                "crm_appuser_customer_id_trgm",
-                "crm_appuser_phone_number_trgm",
-                "crm_address_street_trgm",
-                "crm_address_city_trgm",
-                "crm_address_city_code_trgm",
-                "crm_address_country_trgm",
-            ]
+            ["crm_contact_flat_customer_id_trgm", "crm_contact_flat_phone_number_trgm", "crm_dictionary_value_trgm"]
         );
+    }
+
+    #[test]
+    fn every_ordering_field_has_an_index_ending_with_the_id() {
+        let trgm = present(Variant::Trgm);
+        for field in fields::ordering_fields() {
+            let name = format!("crm_contact_flat_{}_id", field.column().output_key());
+            assert!(trgm.contains(&name), "{name}");
+        }
+        assert!(trgm.contains("crm_contact_flat_street"));
+        assert!(trgm.contains("crm_contact_flat_country_city"));
     }
 
     #[test]
@@ -203,36 +267,42 @@ mod tests {
             defs[1].create_sql("public", "public"),
             "CREATE INDEX IF NOT EXISTS crm_appuser_first_name_last_name ON \"public\".appuser USING btree (first_name, last_name)"
         );
-        let trgm = defs.iter().find(|d| d.name == "crm_address_city_trgm").unwrap();
+        let trgm = defs.iter().find(|d| d.name == "crm_contact_flat_phone_number_trgm").unwrap();
         assert_eq!(
             trgm.create_sql("my\"schema", "ext"),
-            "CREATE INDEX IF NOT EXISTS crm_address_city_trgm ON \"my\"\"schema\".address USING gin (city \"ext\".gin_trgm_ops)"
+            "CREATE INDEX IF NOT EXISTS crm_contact_flat_phone_number_trgm ON \"my\"\"schema\".crm_contact_flat USING gin (phone_number \"ext\".gin_trgm_ops)"
         );
-        assert_eq!(trgm.drop_sql("public"), "DROP INDEX IF EXISTS \"public\".crm_address_city_trgm");
+        assert_eq!(drop_index_sql("public", "crm_x"), "DROP INDEX IF EXISTS \"public\".\"crm_x\"");
     }
 
     #[test]
     fn switching_plans_only_the_difference() {
-        let (drop, create) = plan_switch(Variant::Trgm, &present(Variant::Indexed));
-        assert!(drop.is_empty());
-        assert_eq!(create.len(), 8);
-        let (drop, create) = plan_switch(Variant::Baseline, &present(Variant::Trgm));
-        assert_eq!(drop.len(), 16);
-        assert!(create.is_empty());
-        let (drop, create) = plan_switch(Variant::Trgm, &present(Variant::Trgm));
-        assert!(drop.is_empty() && create.is_empty());
+        let plan = plan_switch(Variant::Trgm, &present(Variant::Indexed), false);
+        assert!(plan.create_projection && !plan.drop_projection && plan.drop_indexes.is_empty());
+        assert!(plan.create_indexes.iter().all(|d| d.on_projection()));
+        let plan = plan_switch(Variant::Baseline, &present(Variant::Trgm), true);
+        assert!(plan.drop_projection);
+        assert_eq!(plan.drop_indexes.len(), present(Variant::Trgm).len());
+        assert!(plan.create_indexes.is_empty());
+        // Indexes of an older version are dropped too.
+        let mut old = present(Variant::Indexed);
+        old.insert("crm_appuser_first_name_trgm".into());
+        assert_eq!(plan_switch(Variant::Indexed, &old, false).drop_indexes, ["crm_appuser_first_name_trgm"]);
+        assert_eq!(plan_switch(Variant::Trgm, &present(Variant::Trgm), true), SwitchPlan::default());
+        // A projection dropped by hand is rebuilt with all its indexes.
+        let plan = plan_switch(Variant::Trgm, &present(Variant::Indexed), false);
+        assert_eq!(plan.create_indexes.len(), present(Variant::Trgm).len() - 8);
     }
 
     #[test]
-    fn the_active_variant_is_derived_from_present_indexes() {
+    fn the_active_variant_is_derived_from_what_is_present() {
         for v in Variant::ALL {
-            let mut p = present(v);
-            p.insert("appuser_pkey".into());
-            assert_eq!(identify(&p), Some(v));
+            assert_eq!(identify(&present(v), v.has_projection()), Some(v));
         }
+        assert_eq!(identify(&present(Variant::Indexed), true), None);
         let mut partial = present(Variant::Indexed);
-        partial.insert("crm_address_city_trgm".into());
-        assert_eq!(identify(&partial), None);
+        partial.insert("crm_contact_flat_points_id".into());
+        assert_eq!(identify(&partial, false), None);
         assert_eq!(Variant::from_name("trgm"), Some(Variant::Trgm));
         assert_eq!(Variant::from_name("fast"), None);
     }

@@ -226,7 +226,9 @@ async fn variant(client: &Client) -> Value {
 async fn managed_index_names(client: &Client, schema: &str) -> Vec<String> {
     client
         .query(
-            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 AND indexname LIKE 'crm\\_%' ORDER BY 1",
+            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname LIKE 'crm\\_%' AND NOT i.indisprimary ORDER BY 1",
             &[&schema],
         )
         .await
@@ -250,8 +252,13 @@ async fn variants_switch_at_run_time_and_report_themselves() {
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["variant"], "trgm");
     let names = managed_index_names(client, &sandbox.schema).await;
-    assert_eq!(names.len(), 16);
-    assert!(names.contains(&"crm_address_city_trgm".to_string()));
+    // SPEC's eight, then the projection's: one per ordering field (15), the
+    // country-city pair, address_id, street, two trigram and the dictionary's.
+    assert_eq!(names.len(), 8 + 15 + 6, "{names:?}");
+    assert!(names.contains(&"crm_address_country_city".to_string()));
+    assert!(names.contains(&"crm_contact_flat_points_id".to_string()));
+    assert!(names.contains(&"crm_contact_flat_customer_id_trgm".to_string()));
+    assert_eq!(report["projection"], true);
     let listed: Vec<&str> = report["indexes"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
     assert!(listed.contains(&"appuser_pkey"), "baseline indexes are reported too: {listed:?}");
 
@@ -302,18 +309,35 @@ async fn dropping_the_extension_leaves_all_data_intact() {
             "SELECT (SELECT count(*) FROM address), (SELECT count(*) FROM appuser), \
                     (SELECT count(*) FROM customer_relationship), \
                     (SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'crm\\_%'), \
-                    (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'crm')",
+                    (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'crm'), \
+                    (SELECT count(*) FROM crm_contact_flat)",
             &[],
         )
         .await
         .unwrap();
-    let counts: Vec<i64> = (0..5).map(|i| counts.get(i)).collect();
-    assert_eq!(counts, [1, 1, 1, 16, 0], "rows and indexes stay, functions go");
+    let counts: Vec<i64> = (0..6).map(|i| counts.get(i)).collect();
+    // 29 managed indexes and the 3 primary keys of the projection's tables.
+    assert_eq!(counts, [1, 1, 1, 32, 0, 1], "rows, projection and indexes stay, functions go");
 
-    // Reinstalled, it serves the same data and recognises its indexes.
+    // The projection's triggers are plain PL/pgSQL: they keep working.
+    db.batch_execute(
+        "INSERT INTO appuser (first_name, last_name, customer_id, address_id, created) \
+         VALUES ('Ola', 'Sør', 'CUST-00000000000B', 1, now() - interval '1 day')",
+    )
+    .await
+    .unwrap();
+
+    // Reinstalled, it serves the data, the new contact included, and
+    // recognises its objects.
     db.batch_execute("CREATE EXTENSION crm_contacts").await.unwrap();
-    let after: String = db.query_one("SELECT crm.contacts_page()::text", &[]).await.unwrap().get(0);
-    assert_eq!(after, before);
+    let after: Value =
+        serde_json::from_str(&db.query_one("SELECT crm.contacts_page()::text", &[]).await.unwrap().get::<_, String>(0))
+            .unwrap();
+    let before: Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(after["count"], 2);
+    assert_eq!(after["results"][0], before["results"][0]);
+    assert_eq!(after["results"][1]["first_name"], "Ola");
+    assert_eq!(after["results"][1]["city"], "Oslo");
     assert_eq!(variant(&db).await["variant"], "trgm");
 
     drop(db);

@@ -1,0 +1,340 @@
+//! The projection: one flat row per contact, kept next to the application's
+//! tables by triggers, so that every query of the language reads one table
+//! whose indexes can drive any filter, ordering and count.
+//!
+//! Its columns are the contact object's (`fields::CONTACT`): a page is read
+//! straight from it. Beside it, a dictionary of the distinct values of the
+//! columns with few values (patterns are resolved there first) and a counter
+//! of contacts (the unfiltered count needs no scan).
+//!
+//! Everything is created in the schema of the application's tables, with
+//! fully qualified names, by `crm.use_variant` (variants that include it).
+//! The trigger functions are plain PL/pgSQL: they do not depend on the
+//! extension's library, and DROP EXTENSION leaves them working.
+
+use crate::fields::{self, Table};
+use crate::sql;
+use crate::variants::quote_ident;
+
+pub const FLAT: &str = "crm_contact_flat";
+pub const DICTIONARY: &str = "crm_dictionary";
+pub const COUNTER: &str = "crm_contact_count";
+/// Writers add to the counter row of their backend's slot, so concurrent
+/// transactions rarely wait for each other and never deadlock (each touches
+/// one row); readers sum the slots.
+pub const COUNTER_SLOTS: u32 = 64;
+
+/// Every object the projection consists of, for dropping and reporting.
+pub const TABLES: [&str; 3] = [FLAT, DICTIONARY, COUNTER];
+
+const REL_KEYS: [&str; 4] = ["relationship_id", "points", "relationship_created", "last_activity"];
+const ADDRESS_KEYS: [&str; 5] = ["street", "street_number", "city_code", "city", "country"];
+
+/// Names of the projection's objects qualified by the application's schema.
+struct Names {
+    schema: String,
+}
+
+impl Names {
+    fn new(schema: &str) -> Self {
+        Names { schema: quote_ident(schema) }
+    }
+    fn q(&self, name: &str) -> String {
+        format!("{}.{name}", self.schema)
+    }
+}
+
+fn flat_columns() -> Vec<&'static str> {
+    fields::CONTACT.iter().map(|o| o.key).collect()
+}
+
+fn create_tables(n: &Names) -> Vec<String> {
+    let columns: Vec<String> = fields::CONTACT
+        .iter()
+        .map(|o| {
+            let pk = if o.key == "id" { " PRIMARY KEY" } else { "" };
+            format!("{} {}{pk}", o.key, o.column.ty.sql_type())
+        })
+        .collect();
+    vec![
+        format!("CREATE TABLE {} ({})", n.q(FLAT), columns.join(", ")),
+        format!(
+            "CREATE TABLE {} (field text NOT NULL, value text NOT NULL, PRIMARY KEY (field, value))",
+            n.q(DICTIONARY)
+        ),
+        format!("CREATE TABLE {} (slot integer PRIMARY KEY, n bigint NOT NULL)", n.q(COUNTER)),
+    ]
+}
+
+/// The columns whose values go to the dictionary.
+pub fn dictionary_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for field in fields::FIELDS {
+        for column in field.columns.iter().filter(|c| c.few_values) {
+            if !keys.contains(&column.output_key()) {
+                keys.push(column.output_key());
+            }
+        }
+    }
+    keys
+}
+
+/// `SELECT <contact columns> FROM <rows> u LEFT JOIN address … LEFT JOIN …`
+/// where `rows` is the appuser table or a transition table of it.
+fn joined_contacts(n: &Names, appuser_rows: &str) -> String {
+    format!(
+        "SELECT {} FROM {appuser_rows} u LEFT JOIN {} a ON a.id = u.address_id \
+         LEFT JOIN {} r ON r.appuser_id = u.id",
+        sql::contact_select_list(),
+        n.q(Table::Address.name()),
+        n.q(Table::Relationship.name())
+    )
+}
+
+fn insert_from(n: &Names, appuser_rows: &str) -> String {
+    format!("INSERT INTO {} ({}) {}", n.q(FLAT), flat_columns().join(", "), joined_contacts(n, appuser_rows))
+}
+
+fn upsert_from(n: &Names, appuser_rows: &str) -> String {
+    let updates: Vec<String> =
+        flat_columns().iter().filter(|c| **c != "id").map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+    format!("{} ON CONFLICT (id) DO UPDATE SET {}", insert_from(n, appuser_rows), updates.join(", "))
+}
+
+fn set_from(keys: &[&str], source_columns: &[&str], alias: &str) -> String {
+    keys.iter().zip(source_columns).map(|(k, c)| format!("{k} = {alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
+fn set_null(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("{k} = NULL")).collect::<Vec<_>>().join(", ")
+}
+
+/// A statement-level trigger with its PL/pgSQL function. Transition tables
+/// make bulk writes (COPY, multi-row INSERT) cost one statement, not one per row.
+struct Trigger {
+    name: String,
+    table: &'static str,
+    event: &'static str,
+    transition: &'static str,
+    body: Vec<String>,
+}
+
+impl Trigger {
+    fn function_name(&self) -> String {
+        format!("{}_{}", self.name, self.table)
+    }
+
+    fn create(&self, n: &Names) -> Vec<String> {
+        let body: String = self.body.iter().map(|s| format!("    {s};\n")).collect();
+        vec![
+            format!(
+                "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $crm$\nBEGIN\n{body}    RETURN NULL;\nEND\n$crm$",
+                n.q(&self.function_name())
+            ),
+            format!(
+                "CREATE TRIGGER {} AFTER {} ON {} {} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+                self.name,
+                self.event,
+                n.q(self.table),
+                self.transition,
+                n.q(&self.function_name())
+            ),
+        ]
+    }
+
+    fn drop(&self, n: &Names) -> String {
+        format!("DROP FUNCTION IF EXISTS {}() CASCADE", n.q(&self.function_name()))
+    }
+}
+
+const NEW: &str = "REFERENCING NEW TABLE AS new_rows";
+const OLD: &str = "REFERENCING OLD TABLE AS old_rows";
+const OLD_NEW: &str = "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows";
+
+fn triggers(n: &Names) -> Vec<Trigger> {
+    let flat = n.q(FLAT);
+    let counter = n.q(COUNTER);
+    let appuser = Table::Appuser.name();
+    let address = Table::Address.name();
+    let relationship = Table::Relationship.name();
+    let rel_source = ["id", "points", "created", "last_activity"];
+    let address_source = ["street", "street_number", "city_code", "city", "country"];
+    let dictionary_insert = |rows: &str| {
+        let selects: Vec<String> =
+            dictionary_keys().iter().map(|k| format!("SELECT '{k}', {k} FROM {rows} WHERE {k} IS NOT NULL")).collect();
+        format!(
+            "INSERT INTO {} (field, value) SELECT DISTINCT * FROM ({}) v ON CONFLICT DO NOTHING",
+            n.q(DICTIONARY),
+            selects.join(" UNION ALL ")
+        )
+    };
+    let bump = |sign: &str, rows: &str| {
+        format!(
+            "UPDATE {counter} SET n = n {sign} (SELECT count(*) FROM {rows}) WHERE slot = pg_backend_pid() % {COUNTER_SLOTS}"
+        )
+    };
+    let t = |name: &str, table: &'static str, event: &'static str, transition: &'static str, body: Vec<String>| {
+        Trigger { name: name.to_string(), table, event, transition, body }
+    };
+    vec![
+        // appuser → projection rows
+        t("crm_flat_insert", appuser, "INSERT", NEW, vec![upsert_from(n, "new_rows")]),
+        t(
+            "crm_flat_update",
+            appuser,
+            "UPDATE",
+            OLD_NEW,
+            vec![
+                format!("DELETE FROM {flat} WHERE id IN (SELECT id FROM old_rows EXCEPT SELECT id FROM new_rows)"),
+                upsert_from(n, "new_rows"),
+            ],
+        ),
+        t("crm_flat_delete", appuser, "DELETE", OLD, vec![format!("DELETE FROM {flat} f USING old_rows o WHERE f.id = o.id")]),
+        t("crm_flat_truncate", appuser, "TRUNCATE", "", vec![format!("TRUNCATE {flat}")]),
+        // address → the address columns of its contacts (a deleted address
+        // reaches the projection through ON DELETE SET NULL on appuser)
+        t(
+            "crm_flat_update",
+            address,
+            "UPDATE",
+            NEW,
+            vec![format!(
+                "UPDATE {flat} f SET {} FROM new_rows a WHERE f.address_id = a.id",
+                set_from(&ADDRESS_KEYS, &address_source, "a")
+            )],
+        ),
+        // relationship → the relationship columns of its contact
+        t(
+            "crm_flat_insert",
+            relationship,
+            "INSERT",
+            NEW,
+            vec![format!(
+                "UPDATE {flat} f SET {} FROM new_rows r WHERE f.id = r.appuser_id",
+                set_from(&REL_KEYS, &rel_source, "r")
+            )],
+        ),
+        t(
+            "crm_flat_update",
+            relationship,
+            "UPDATE",
+            OLD_NEW,
+            vec![
+                format!(
+                    "UPDATE {flat} SET {} WHERE id IN (SELECT appuser_id FROM old_rows EXCEPT SELECT appuser_id FROM new_rows)",
+                    set_null(&REL_KEYS)
+                ),
+                format!(
+                    "UPDATE {flat} f SET {} FROM new_rows r WHERE f.id = r.appuser_id",
+                    set_from(&REL_KEYS, &rel_source, "r")
+                ),
+            ],
+        ),
+        t(
+            "crm_flat_delete",
+            relationship,
+            "DELETE",
+            OLD,
+            vec![format!("UPDATE {flat} f SET {} FROM old_rows o WHERE f.id = o.appuser_id", set_null(&REL_KEYS))],
+        ),
+        t(
+            "crm_flat_truncate",
+            relationship,
+            "TRUNCATE",
+            "",
+            vec![format!("UPDATE {flat} SET {} WHERE relationship_id IS NOT NULL", set_null(&REL_KEYS))],
+        ),
+        // projection → counter and dictionary
+        t("crm_count_insert", FLAT, "INSERT", NEW, vec![bump("+", "new_rows"), dictionary_insert("new_rows")]),
+        t("crm_dictionary_update", FLAT, "UPDATE", NEW, vec![dictionary_insert("new_rows")]),
+        t("crm_count_delete", FLAT, "DELETE", OLD, vec![bump("-", "old_rows")]),
+        t("crm_count_truncate", FLAT, "TRUNCATE", "", vec![format!("UPDATE {counter} SET n = 0")]),
+    ]
+}
+
+/// Creates and fills the projection, then installs the triggers that keep
+/// it current. Run inside one transaction with the application tables
+/// locked against writes (see `lock_sql`), so no write slips between.
+pub fn create_sql(schema: &str) -> Vec<String> {
+    let n = Names::new(schema);
+    let mut statements = create_tables(&n);
+    statements.push(insert_from(&n, &n.q(Table::Appuser.name())));
+    let dictionary_fill: Vec<String> = dictionary_keys()
+        .iter()
+        .map(|k| format!("SELECT DISTINCT '{k}', {k} FROM {} WHERE {k} IS NOT NULL", n.q(FLAT)))
+        .collect();
+    statements.push(format!("INSERT INTO {} (field, value) {}", n.q(DICTIONARY), dictionary_fill.join(" UNION ALL ")));
+    statements.push(format!(
+        "INSERT INTO {} (slot, n) SELECT s, CASE WHEN s = 0 THEN (SELECT count(*) FROM {}) ELSE 0 END \
+         FROM generate_series(0, {}) s",
+        n.q(COUNTER),
+        n.q(FLAT),
+        COUNTER_SLOTS - 1
+    ));
+    statements.extend(triggers(&n).iter().flat_map(|t| t.create(&n)));
+    statements
+}
+
+/// Blocks writes to the application tables until the transaction ends.
+pub fn lock_sql(schema: &str) -> String {
+    let n = Names::new(schema);
+    let tables: Vec<String> = Table::ALL.iter().map(|t| n.q(t.name())).collect();
+    format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", tables.join(", "))
+}
+
+/// Removes triggers, functions and tables.
+pub fn drop_sql(schema: &str) -> Vec<String> {
+    let n = Names::new(schema);
+    let mut statements: Vec<String> = triggers(&n).iter().map(|t| t.drop(&n)).collect();
+    statements.extend(TABLES.iter().map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", n.q(t))));
+    statements
+}
+
+/// `ANALYZE` of the projection's tables, after a build.
+pub fn analyze_sql(schema: &str) -> String {
+    let n = Names::new(schema);
+    format!("ANALYZE {}, {}", n.q(FLAT), n.q(DICTIONARY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_projection_has_the_contact_columns() {
+        let create = create_sql("public");
+        assert!(
+            create[0].starts_with("CREATE TABLE \"public\".crm_contact_flat (id bigint PRIMARY KEY, first_name text,")
+        );
+        assert!(create[0].contains("points integer, relationship_created timestamptz, last_activity timestamptz)"));
+    }
+
+    #[test]
+    fn dictionary_columns_come_from_the_field_table() {
+        assert_eq!(dictionary_keys(), ["first_name", "last_name", "street", "city", "city_code", "country"]);
+    }
+
+    #[test]
+    fn every_trigger_has_a_function_and_every_name_is_qualified() {
+        let create = create_sql("s");
+        let triggers = create.iter().filter(|s| s.starts_with("CREATE TRIGGER")).count();
+        let functions = create.iter().filter(|s| s.starts_with("CREATE FUNCTION")).count();
+        assert_eq!(triggers, 13);
+        assert_eq!(functions, 13);
+        for statement in &create {
+            for table in ["appuser", "address", "customer_relationship", FLAT, DICTIONARY, COUNTER] {
+                for keyword in ["FROM ", "JOIN ", "INTO ", "UPDATE ", "ON ", "TRUNCATE "] {
+                    assert!(!statement.contains(&format!("{keyword}{table} ")), "unqualified {table}: {statement}");
+                }
+            }
+        }
+        assert_eq!(drop_sql("s").len(), 16);
+    }
+
+    #[test]
+    fn relationship_changes_update_only_relationship_columns() {
+        let create = create_sql("s");
+        let f = create.iter().find(|s| s.contains("crm_flat_insert_customer_relationship() RETURNS")).unwrap();
+        assert!(f.contains("SET relationship_id = r.id, points = r.points, relationship_created = r.created, last_activity = r.last_activity"), "{f}");
+    }
+}
