@@ -17,7 +17,7 @@ pub enum QueryError {
     /// One or more parameters are invalid: messages per parameter, reported
     /// together as a Django form does.
     #[error("invalid query parameters: {}", summarize(.0))]
-    InvalidParameters(BTreeMap<String, Vec<String>>),
+    BadParameters(BTreeMap<String, Vec<String>>),
     /// `page=0`, a non-numeric page or a page past the end (DRF's wording).
     #[error("Invalid page.")]
     InvalidPage,
@@ -35,12 +35,12 @@ impl QueryError {
     pub fn parameter(param: impl Into<String>, message: impl Into<String>) -> Self {
         let mut errors = ParameterErrors::default();
         errors.add(param, message);
-        QueryError::InvalidParameters(errors.0)
+        QueryError::BadParameters(errors.0)
     }
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            QueryError::InvalidParameters(_) => ErrorClass::BadRequest,
+            QueryError::BadParameters(_) => ErrorClass::BadRequest,
             QueryError::InvalidPage | QueryError::InvalidCursor => ErrorClass::NotFound,
         }
     }
@@ -48,7 +48,7 @@ impl QueryError {
     /// The HTTP response body, as the original sends it.
     pub fn body(&self) -> String {
         let value = match self {
-            QueryError::InvalidParameters(errors) => serde_json::to_value(errors),
+            QueryError::BadParameters(errors) => serde_json::to_value(errors),
             other => serde_json::to_value(BTreeMap::from([("detail", other.to_string())])),
         };
         value.expect("string maps serialize").to_string()
@@ -69,7 +69,7 @@ impl ParameterErrors {
         if self.0.is_empty() {
             Ok(value)
         } else {
-            Err(QueryError::InvalidParameters(self.0))
+            Err(QueryError::BadParameters(self.0))
         }
     }
 }
