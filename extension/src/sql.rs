@@ -52,7 +52,7 @@ impl Source {
         }
     }
 
-    fn from_sql(self, tables: &BTreeSet<Table>) -> String {
+    fn table_expression(self, tables: &BTreeSet<Table>) -> String {
         match self {
             Source::Tables => {
                 let mut sql = String::from("FROM appuser u");
@@ -308,7 +308,7 @@ pub fn count_query(request: &ListRequest, context: &Context) -> SqlQuery {
         let text = format!("SELECT sum(n)::bigint FROM {}", projection::COUNTER);
         return SqlQuery { text, args: Vec::new() };
     }
-    let text = format!("SELECT count(*) {}{}", context.source.from_sql(&builder.tables), builder.where_sql());
+    let text = format!("SELECT count(*) {}{}", context.source.table_expression(&builder.tables), builder.where_sql());
     SqlQuery { text, args: builder.binder.args }
 }
 
@@ -321,7 +321,7 @@ pub fn offset_page_query(request: &ListRequest, context: &Context, offset: u64) 
     let text = format!(
         "SELECT {} {}{} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
         context.source.select_list(),
-        context.source.from_sql(&all_tables()),
+        context.source.table_expression(&all_tables()),
         builder.where_sql(),
     );
     SqlQuery { text, args: builder.binder.args }
@@ -332,7 +332,7 @@ pub fn detail_query(id: i64, source: Source) -> SqlQuery {
     let text = format!(
         "SELECT {} {} WHERE {} = $1",
         source.select_list(),
-        source.from_sql(&all_tables()),
+        source.table_expression(&all_tables()),
         source.expr(&fields::U_ID)
     );
     SqlQuery { text, args: vec![Arg::Int8(id)] }
@@ -464,7 +464,7 @@ pub fn keyset_page_queries(request: &ListRequest, context: &Context, position: O
                 text: format!(
                     "SELECT {} {}{} ORDER BY {order} LIMIT {limit}",
                     context.source.select_list(),
-                    context.source.from_sql(&all_tables()),
+                    context.source.table_expression(&all_tables()),
                     where_sql(&clauses),
                 ),
                 args: builder.binder.args.clone(),
