@@ -1,5 +1,7 @@
 //! The `<contact>` object: values read from a row, rendered as DRF does.
 
+use std::fmt::Write;
+
 use crate::fields;
 use crate::values;
 
@@ -18,8 +20,16 @@ pub enum Cell {
 /// A contact's cells, in the order of `fields::CONTACT`.
 pub type ContactRow = Vec<Cell>;
 
-fn push_json_string(out: &mut String, s: &str) {
-    out.push_str(&serde_json::to_string(s).expect("strings serialize"));
+/// A JSON string literal; text without quotes, backslashes or control
+/// characters (nearly all of it) is copied as is.
+pub fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("strings serialize"));
+    }
 }
 
 /// Appends `{"id": …, …, "last_activity": …}` with SPEC §3's keys in order.
@@ -34,9 +44,15 @@ pub fn write_json(out: &mut String, row: &[Cell]) {
         out.push(':');
         match cell {
             Cell::Null => out.push_str("null"),
-            Cell::Int(v) => out.push_str(&v.to_string()),
+            Cell::Int(v) => {
+                let _ = write!(out, "{v}");
+            }
             Cell::Text(s) => push_json_string(out, s),
-            Cell::Timestamp(t) => push_json_string(out, &values::format_timestamp(*t)),
+            Cell::Timestamp(t) => {
+                out.push('"');
+                values::write_timestamp(out, *t);
+                out.push('"');
+            }
             Cell::Date(d) => push_json_string(out, &values::format_date(*d)),
         }
     }
@@ -86,6 +102,16 @@ mod tests {
         assert_eq!(keys, expected);
         assert!(out.starts_with(r#"{"id":7,"first_name":"Zoë \"Q\"","last_name":null"#), "{out}");
         assert!(out.contains(r#""created":"2000-01-01T00:00:00.000001Z","birthday":"2000-01-01""#), "{out}");
+    }
+
+    #[test]
+    fn strings_are_escaped_when_needed() {
+        let mut out = String::new();
+        for s in ["plain", "quo\"te", "back\\slash", "tab\there", "Zoë"] {
+            push_json_string(&mut out, s);
+            out.push(' ');
+        }
+        assert_eq!(out, r#""plain" "quo\"te" "back\\slash" "tab\there" "Zoë" "#);
     }
 
     #[test]

@@ -30,6 +30,12 @@ pub fn count(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<u64> {
     Ok(table.first().get_one::<i64>()?.unwrap_or(0).max(0) as u64)
 }
 
+/// The bigint columns of a one-row query.
+pub fn counts(client: &SpiClient<'_>, sql: &str, width: usize) -> SpiResult<Vec<u64>> {
+    let table = client.select(sql, Some(1), &[])?.first();
+    (1..=width).map(|i| Ok(table.get::<i64>(i)?.unwrap_or(0).max(0) as u64)).collect()
+}
+
 fn cell(row: &SpiHeapTupleData<'_>, ordinal: usize, ty: ValueType) -> SpiResult<Cell> {
     Ok(match ty {
         ValueType::BigInt => row.get::<i64>(ordinal)?.map_or(Cell::Null, Cell::Int),
@@ -86,6 +92,13 @@ pub fn contact_tuple(row: ContactRow) -> PgHeapTuple<'static, AllocatedByRust> {
 pub fn projection_present(client: &SpiClient<'_>) -> SpiResult<bool> {
     let sql = format!("SELECT to_regclass('{}') IS NOT NULL", crate::projection::FLAT);
     Ok(client.select(sql.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false))
+}
+
+/// Whether the projection present was built by this version's definition.
+pub fn projection_current(client: &SpiClient<'_>) -> SpiResult<bool> {
+    let sql = format!("SELECT obj_description(to_regclass('{}'), 'pg_class')", crate::projection::FLAT);
+    let comment = client.select(sql.as_str(), Some(1), &[])?.first().get_one::<String>()?;
+    Ok(comment.as_deref() == Some(crate::projection::fingerprint().as_str()))
 }
 
 /// The dictionary's values of a projection column that contain `text`

@@ -289,6 +289,20 @@ pub const FIELDS: &[Field] = &[
     field("name", &[U_FIRST_NAME, U_LAST_NAME], ICONTAINS, false, false),
 ];
 
+/// The ordering when none is requested: newest first (the original's).
+pub const DEFAULT_ORDERING: DefaultOrdering = DefaultOrdering { field: "created", descending: true };
+
+pub struct DefaultOrdering {
+    pub field: &'static str,
+    pub descending: bool,
+}
+
+impl DefaultOrdering {
+    pub fn column(&self) -> Column {
+        field_by_name(self.field).expect("the default ordering is a field").column()
+    }
+}
+
 /// Query parameters that are not filters.
 pub const PAGE: &str = "page";
 pub const PAGE_SIZE: &str = "page_size";

@@ -73,8 +73,9 @@ pub struct ListRequest {
 pub fn complete_ordering(request: &ListRequest) -> Vec<OrderTerm> {
     let mut terms = request.ordering.clone();
     if terms.is_empty() {
-        let created = fields::field_by_name("created").expect("created is a field");
-        terms.push(OrderTerm { field: created, descending: true });
+        let default = &fields::DEFAULT_ORDERING;
+        let field = fields::field_by_name(default.field).expect("the default ordering is a field");
+        terms.push(OrderTerm { field, descending: default.descending });
     }
     let id = fields::field_by_name("id").expect("id is a field");
     if !terms.iter().any(|t| t.field == id) {

@@ -62,7 +62,11 @@ fn create_tables(n: &Names) -> Vec<String> {
             "CREATE TABLE {} (field text NOT NULL, value text NOT NULL, PRIMARY KEY (field, value))",
             n.q(DICTIONARY)
         ),
-        format!("CREATE TABLE {} (slot integer PRIMARY KEY, n bigint NOT NULL)", n.q(COUNTER)),
+        format!(
+            "CREATE TABLE {} (slot integer PRIMARY KEY, n bigint NOT NULL, \
+             with_address bigint NOT NULL, with_relationship bigint NOT NULL)",
+            n.q(COUNTER)
+        ),
     ]
 }
 
@@ -168,9 +172,19 @@ fn triggers(n: &Names) -> Vec<Trigger> {
             selects.join(" UNION ALL ")
         )
     };
-    let bump = |sign: &str, rows: &str| {
+    // Adds what `plus` has and `minus` had: contacts, with an address, with
+    // a relationship (the counts `crm.stats()` reports).
+    let bump = |plus: Option<&str>, minus: Option<&str>| {
+        let counts = |rows: Option<&str>| match rows {
+            Some(rows) => format!("(SELECT count(*), count(address_id), count(relationship_id) FROM {rows})"),
+            None => "(SELECT 0::bigint, 0::bigint, 0::bigint)".to_string(),
+        };
         format!(
-            "UPDATE {counter} SET n = n {sign} (SELECT count(*) FROM {rows}) WHERE slot = pg_backend_pid() % {COUNTER_SLOTS}"
+            "UPDATE {counter} c SET n = c.n + p.n - m.n, with_address = c.with_address + p.a - m.a, \
+             with_relationship = c.with_relationship + p.r - m.r \
+             FROM {} p(n, a, r), {} m(n, a, r) WHERE c.slot = pg_backend_pid() % {COUNTER_SLOTS}",
+            counts(plus),
+            counts(minus)
         )
     };
     let t = |name: &str, table: &'static str, event: &'static str, transition: &'static str, body: Vec<String>| {
@@ -245,10 +259,22 @@ fn triggers(n: &Names) -> Vec<Trigger> {
             vec![format!("UPDATE {flat} SET {} WHERE relationship_id IS NOT NULL", set_null(&REL_KEYS))],
         ),
         // projection → counter and dictionary
-        t("crm_count_insert", FLAT, "INSERT", NEW, vec![bump("+", "new_rows"), dictionary_insert("new_rows")]),
-        t("crm_dictionary_update", FLAT, "UPDATE", NEW, vec![dictionary_insert("new_rows")]),
-        t("crm_count_delete", FLAT, "DELETE", OLD, vec![bump("-", "old_rows")]),
-        t("crm_count_truncate", FLAT, "TRUNCATE", "", vec![format!("UPDATE {counter} SET n = 0")]),
+        t("crm_count_insert", FLAT, "INSERT", NEW, vec![bump(Some("new_rows"), None), dictionary_insert("new_rows")]),
+        t(
+            "crm_count_update",
+            FLAT,
+            "UPDATE",
+            OLD_NEW,
+            vec![bump(Some("new_rows"), Some("old_rows")), dictionary_insert("new_rows")],
+        ),
+        t("crm_count_delete", FLAT, "DELETE", OLD, vec![bump(None, Some("old_rows"))]),
+        t(
+            "crm_count_truncate",
+            FLAT,
+            "TRUNCATE",
+            "",
+            vec![format!("UPDATE {counter} SET n = 0, with_address = 0, with_relationship = 0")],
+        ),
     ]
 }
 
@@ -265,14 +291,35 @@ pub fn create_sql(schema: &str) -> Vec<String> {
         .collect();
     statements.push(format!("INSERT INTO {} (field, value) {}", n.q(DICTIONARY), dictionary_fill.join(" UNION ALL ")));
     statements.push(format!(
-        "INSERT INTO {} (slot, n) SELECT s, CASE WHEN s = 0 THEN (SELECT count(*) FROM {}) ELSE 0 END \
-         FROM generate_series(0, {}) s",
+        "INSERT INTO {} (slot, n, with_address, with_relationship) \
+         SELECT s, CASE WHEN s = 0 THEN t.n ELSE 0 END, CASE WHEN s = 0 THEN t.a ELSE 0 END, \
+                CASE WHEN s = 0 THEN t.r ELSE 0 END \
+         FROM generate_series(0, {}) s, \
+              (SELECT count(*), count(address_id), count(relationship_id) FROM {}) t(n, a, r)",
         n.q(COUNTER),
-        n.q(FLAT),
-        COUNTER_SLOTS - 1
+        COUNTER_SLOTS - 1,
+        n.q(FLAT)
     ));
     statements.extend(triggers(&n).iter().flat_map(|t| t.create(&n)));
     statements
+}
+
+/// Marks a freshly built projection with the current fingerprint.
+pub fn mark_sql(schema: &str) -> String {
+    format!("COMMENT ON TABLE {} IS '{}'", Names::new(schema).q(FLAT), fingerprint())
+}
+
+/// A fingerprint of the projection's definition, kept as the comment of its
+/// table: a projection built by another version of the extension is rebuilt
+/// by `crm.use_variant` rather than trusted. (FNV-1a: stable across builds.)
+pub fn fingerprint() -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for statement in create_sql("s") {
+        for byte in statement.bytes() {
+            hash = (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("crm_contacts projection {hash:016x}")
 }
 
 /// Blocks writes to the application tables until the transaction ends.

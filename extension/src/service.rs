@@ -12,7 +12,7 @@ use crate::cursor::{self, Direction, Position};
 use crate::error::QueryError;
 use crate::fields::{self, Table};
 use crate::params::{self, complete_ordering, ListRequest, OrderTerm, PageRequest, RawParams};
-use crate::sql::{self, Context, Source};
+use crate::sql::{self, Context, Source, Strategy, Window};
 use crate::variants::{self, Variant};
 use crate::{db, page, projection};
 
@@ -64,8 +64,31 @@ impl Page {
 fn numbered_page(client: &SpiClient<'_>, request: &ListRequest, context: &Context) -> Result<Page, Failure> {
     let count = db::count(client, &sql::count_query(request, context))?;
     let window = page::resolve(&request.page, count, request.page_size)?;
-    let rows = db::contacts(client, &sql::offset_page_query(request, context, window.offset))?;
+    let strategy = match context.source {
+        Source::Projection if sql::has_conditions(request) => {
+            let total = db::count(client, &sql::total_query())?;
+            Strategy::choose(count, total, window.offset + request.page_size)
+        }
+        _ => Strategy::Ordered,
+    };
+    let queries = sql::page_queries(request, context, Window::Offset { offset: window.offset }, strategy);
+    let mut rows = Vec::with_capacity(request.page_size as usize);
+    for query in &queries {
+        rows.extend(db::contacts(client, query)?);
+    }
     Ok(Page::Numbered { count, window, rows })
+}
+
+/// For keyset pages, which have no count: the matches are counted only up
+/// to the size where collecting them stops paying.
+fn keyset_strategy(client: &SpiClient<'_>, request: &ListRequest, context: &Context) -> Result<Strategy, Failure> {
+    if context.source != Source::Projection || !sql::has_conditions(request) {
+        return Ok(Strategy::Ordered);
+    }
+    let total = db::count(client, &sql::total_query())?;
+    let limit = Strategy::materialize_limit(total, request.page_size + 1);
+    let count = db::count(client, &sql::count_up_to_query(request, context, limit + 1))?;
+    Ok(Strategy::choose(count, total, request.page_size + 1))
 }
 
 /// A row's position in an ordering: its values of the ordering's columns.
@@ -93,8 +116,9 @@ fn keyset_page(
         Some(token) => Some(cursor::decode(token, &terms).ok_or(QueryError::InvalidCursor)?),
     };
     let size = request.page_size as usize;
+    let strategy = keyset_strategy(client, request, context)?;
     let mut rows = Vec::with_capacity(size + 1);
-    for query in sql::keyset_page_queries(request, context, position.as_ref()) {
+    for query in sql::page_queries(request, context, Window::Keyset { position: position.as_ref() }, strategy) {
         if rows.len() > size {
             break;
         }
@@ -169,26 +193,24 @@ pub fn contact(id: i64) -> Result<Option<String>, Failure> {
     }))
 }
 
-/// `crm.stats`.
+/// `crm.stats`: from the projection's counters when present, otherwise
+/// counted in the tables.
 pub fn stats() -> Result<String, Failure> {
-    let (total, with_address, with_relationship) = Spi::connect(|client| -> Result<_, Failure> {
-        let count = |text: &str| db::count(client, &sql::SqlQuery { text: text.into(), args: vec![] });
-        let total = if db::projection_present(client)? {
-            count(&format!("SELECT sum(n)::bigint FROM {}", projection::COUNTER))?
+    let counts = Spi::connect(|client| -> Result<_, Failure> {
+        let sql = if db::projection_present(client)? {
+            sql::stats_from_counter_query()
         } else {
-            count("SELECT count(*) FROM appuser")?
-        };
-        Ok((
-            total,
-            count("SELECT count(address_id) FROM appuser")?,
             // One-to-one and cascading: every relationship belongs to one contact.
-            count("SELECT count(*) FROM customer_relationship")?,
-        ))
+            "SELECT (SELECT count(*) FROM appuser), (SELECT count(address_id) FROM appuser), \
+                    (SELECT count(*) FROM customer_relationship)"
+                .to_string()
+        };
+        Ok(db::counts(client, &sql, 3)?)
     })?;
     Ok(json!({
-        "total_contacts": total,
-        "contacts_with_address": with_address,
-        "contacts_with_relationship": with_relationship,
+        "total_contacts": counts[0],
+        "contacts_with_address": counts[1],
+        "contacts_with_relationship": counts[2],
     })
     .to_string())
 }
@@ -201,10 +223,12 @@ struct PresentIndex {
     /// Created and dropped by the extension: named `crm_…` and not a
     /// table's primary key.
     managed: bool,
+    /// See `IndexDef::identity`.
+    identity: String,
 }
 
-fn managed_names(indexes: &[PresentIndex]) -> BTreeSet<String> {
-    indexes.iter().filter(|i| i.managed).map(|i| i.name.clone()).collect()
+fn managed_identities(indexes: &[PresentIndex]) -> BTreeSet<String> {
+    indexes.iter().filter(|i| i.managed).map(|i| i.identity.clone()).collect()
 }
 
 /// The schema each application table resolves to through search_path.
@@ -221,27 +245,46 @@ fn present_indexes(client: &SpiClient<'_>) -> Result<Vec<PresentIndex>, Failure>
         .chain(projection::TABLES)
         .map(|name| format!("to_regclass('{name}')"))
         .collect();
+    // Key and included columns by position (indnkeyatts splits them).
+    let columns = |which: &str| {
+        format!(
+            "coalesce((SELECT string_agg(a.attname, ',' ORDER BY k.n) \
+             FROM unnest(i.indkey) WITH ORDINALITY k(attnum, n) \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE k.n {which} i.indnkeyatts), '')"
+        )
+    };
     let sql = format!(
         "SELECT ic.relname::text, tc.relname::text, pg_get_indexdef(i.indexrelid), \
-                (ic.relname LIKE 'crm\\_%' AND NOT i.indisprimary)::text \
+                (ic.relname LIKE 'crm\\_%' AND NOT i.indisprimary)::text, am.amname::text, {}, {} \
          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class tc ON tc.oid = i.indrelid \
+         JOIN pg_am am ON am.oid = ic.relam \
          WHERE i.indrelid IN ({}) ORDER BY tc.relname, ic.relname",
+        columns("<="),
+        columns(">"),
         tables.join(", ")
     );
-    let rows = db::text_rows(client, &sql, 4)?;
+    let rows = db::text_rows(client, &sql, 7)?;
     Ok(rows
         .into_iter()
-        .map(|mut r| PresentIndex {
-            managed: r.pop().flatten().as_deref() == Some("true"),
-            definition: r.pop().flatten().unwrap_or_default(),
-            table: r.pop().flatten().unwrap_or_default(),
-            name: r.pop().flatten().unwrap_or_default(),
+        .map(|row| {
+            let field = |i: usize| row[i].clone().unwrap_or_default();
+            PresentIndex {
+                identity: variants::index_identity(&field(0), &field(4), &field(5), &field(6)),
+                name: field(0),
+                table: field(1),
+                definition: field(2),
+                managed: field(3) == "true",
+            }
         })
         .collect())
 }
 
-fn variant_report(indexes: &[PresentIndex], projection_present: bool) -> String {
-    let variant = variants::identify(&managed_names(indexes), projection_present).map_or("custom", |v| v.name());
+fn variant_report(indexes: &[PresentIndex], projection: ProjectionState) -> String {
+    let identified = match projection {
+        ProjectionState::Stale => None,
+        state => variants::identify(&managed_identities(indexes), state == ProjectionState::Current),
+    };
+    let variant = identified.map_or("custom", |v| v.name());
     let listed: Vec<Json> = indexes
         .iter()
         .map(|i| {
@@ -255,7 +298,11 @@ fn variant_report(indexes: &[PresentIndex], projection_present: bool) -> String 
         .collect();
     json!({
         "variant": variant,
-        "projection": projection_present,
+        "projection": match projection {
+            ProjectionState::Absent => "absent",
+            ProjectionState::Current => "present",
+            ProjectionState::Stale => "stale (rebuilt by crm.use_variant)",
+        },
         "available": Variant::names(),
         "indexes": listed,
     })
@@ -265,23 +312,47 @@ fn variant_report(indexes: &[PresentIndex], projection_present: bool) -> String 
 /// `crm.variant`: the active variant (derived from what is present) and
 /// every index on the application's and the projection's tables.
 pub fn variant() -> Result<String, Failure> {
-    let (indexes, projection_present) = Spi::connect(|client| -> Result<_, Failure> {
-        Ok((present_indexes(client)?, db::projection_present(client)?))
-    })?;
-    Ok(variant_report(&indexes, projection_present))
+    let (indexes, projection) =
+        Spi::connect(|client| -> Result<_, Failure> { Ok((present_indexes(client)?, projection_state(client)?)) })?;
+    Ok(variant_report(&indexes, projection))
+}
+
+/// The projection: absent, built by this version, or stale (built by
+/// another version of the extension, to be rebuilt).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ProjectionState {
+    Absent,
+    Current,
+    Stale,
+}
+
+fn projection_state(client: &SpiClient<'_>) -> Result<ProjectionState, Failure> {
+    Ok(match (db::projection_present(client)?, db::projection_current(client)?) {
+        (false, _) => ProjectionState::Absent,
+        (true, true) => ProjectionState::Current,
+        (true, false) => ProjectionState::Stale,
+    })
 }
 
 /// `crm.use_variant`: creates and drops the extension's objects until
 /// exactly the variant's are present, then reports as `crm.variant()`.
 /// Writes to the application tables wait while the projection is built, so
 /// it never misses one.
-pub fn use_variant(name: &str) -> Result<String, Failure> {
+pub fn use_variant(name: &str, build_indexes: bool) -> Result<String, Failure> {
     let target = Variant::from_name(name).ok_or_else(|| {
         QueryError::parameter("variant", format!("Unknown variant. Choices: {}.", Variant::names().join(", ")))
     })?;
     Spi::connect_mut(|client| -> Result<(), Failure> {
-        let present = managed_names(&present_indexes(client)?);
-        let plan = variants::plan_switch(target, &present, db::projection_present(client)?);
+        let mut present = managed_identities(&present_indexes(client)?);
+        let state = projection_state(client)?;
+        if state == ProjectionState::Stale {
+            // Rebuilt from scratch, with its indexes.
+            for statement in projection::drop_sql(&table_schema(client, Table::Appuser)?) {
+                db::execute(client, &statement)?;
+            }
+            present = managed_identities(&present_indexes(client)?);
+        }
+        let plan = variants::plan_switch(target, &present, state == ProjectionState::Current);
         let schema = table_schema(client, Table::Appuser)?;
         let trgm_schema = db::text_value(
             client,
@@ -303,8 +374,9 @@ pub fn use_variant(name: &str) -> Result<String, Failure> {
             for statement in projection::create_sql(&schema) {
                 db::execute(client, &statement)?;
             }
+            db::execute(client, &projection::mark_sql(&schema))?;
         }
-        for index in &plan.create_indexes {
+        for index in plan.create_indexes.iter().filter(|_| build_indexes) {
             db::execute(client, &index.create_sql(&schema, &trgm_schema))?;
         }
         if plan.create_projection {

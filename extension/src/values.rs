@@ -5,7 +5,7 @@
 //! need no conversion: timestamps as microseconds since 2000-01-01 00:00 UTC,
 //! dates as days since 2000-01-01.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
@@ -213,23 +213,36 @@ pub fn parse_date(input: &str) -> Result<i32, &'static str> {
     Ok((date - pg_epoch()).num_days() as i32)
 }
 
-/// DRF's rendering of a timestamptz: ISO 8601 in UTC with a `Z` suffix and
-/// microseconds only when non-zero.
-pub fn format_timestamp(pg_micros: i64) -> String {
+/// DRF's rendering of a timestamptz appended to `out`: ISO 8601 in UTC with
+/// a `Z` suffix and microseconds only when non-zero. No intermediate
+/// strings: it runs four times per contact of every page.
+pub fn write_timestamp(out: &mut String, pg_micros: i64) {
+    use std::fmt::Write;
     match pg_micros {
-        PG_TIMESTAMP_INFINITY => return "infinity".into(),
-        PG_TIMESTAMP_NEG_INFINITY => return "-infinity".into(),
+        PG_TIMESTAMP_INFINITY => return out.push_str("infinity"),
+        PG_TIMESTAMP_NEG_INFINITY => return out.push_str("-infinity"),
         _ => {}
     }
     let unix = pg_micros.saturating_add(PG_EPOCH_UNIX_MICROS);
     let Some(t) = DateTime::from_timestamp_micros(unix) else {
-        return "infinity".into();
+        return out.push_str("infinity");
     };
-    if t.timestamp_subsec_micros() == 0 {
-        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-    } else {
-        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    let (date, time) = (t.date_naive(), t.time());
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
+    let micros = t.timestamp_subsec_micros();
+    if micros != 0 {
+        let _ = write!(out, ".{micros:06}");
     }
+    out.push('Z');
 }
 
 /// A date as `YYYY-MM-DD`.
@@ -248,6 +261,12 @@ pub fn format_date(pg_days: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn format_timestamp(pg_micros: i64) -> String {
+        let mut out = String::new();
+        write_timestamp(&mut out, pg_micros);
+        out
+    }
 
     fn ts(s: &str) -> String {
         format_timestamp(parse_timestamp(s).unwrap())

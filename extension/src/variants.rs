@@ -3,10 +3,14 @@
 //! - `baseline`: the schema's own keys and the foreign-key index, nothing else;
 //! - `indexed`: SPEC's eight B-tree indexes on the application tables;
 //! - `trgm`: `indexed` plus the projection (`projection.rs`) with its indexes:
-//!   a B-tree per ordering field, trigram GIN indexes for the text columns
-//!   with many values, and a trigram index on the dictionary that resolves
-//!   the columns with few values. This is where the queries run, so this is
-//!   where the trigram indexes are useful.
+//!   trigram GIN indexes for the text columns with many values and on the
+//!   dictionary that resolves the columns with few values (this is where
+//!   the queries run, so this is where trigram indexes serve), an index per
+//!   column with few values that filters or searches, covering the default
+//!   ordering so that counts and pages are index-only, and indexes for the
+//!   orderings and filters of SPEC §5's scenarios;
+//! - `full`: `trgm` plus an index for every other ordering field, so that
+//!   any ordering is index-driven (more to build and to maintain).
 //!
 //! The extension manages only objects whose names start with `crm_`. Which
 //! variant is active is derived from what is present, never stored.
@@ -21,16 +25,18 @@ pub enum Variant {
     Baseline,
     Indexed,
     Trgm,
+    Full,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 3] = [Variant::Baseline, Variant::Indexed, Variant::Trgm];
+    pub const ALL: [Variant; 4] = [Variant::Baseline, Variant::Indexed, Variant::Trgm, Variant::Full];
 
     pub const fn name(self) -> &'static str {
         match self {
             Variant::Baseline => "baseline",
             Variant::Indexed => "indexed",
             Variant::Trgm => "trgm",
+            Variant::Full => "full",
         }
     }
 
@@ -44,7 +50,7 @@ impl Variant {
 
     /// Whether the variant includes the projection (and queries read it).
     pub fn has_projection(self) -> bool {
-        self == Variant::Trgm
+        matches!(self, Variant::Trgm | Variant::Full)
     }
 }
 
@@ -62,12 +68,24 @@ pub struct IndexDef {
     pub table: &'static str,
     pub method: Method,
     pub columns: Vec<&'static str>,
+    /// Carried in the index (INCLUDE) for index-only scans.
+    pub include: Vec<&'static str>,
     /// The variants that include it.
     pub variants: Vec<Variant>,
 }
 
 impl IndexDef {
     fn new(table: &'static str, method: Method, columns: &[&'static str], variants: &[Variant]) -> Self {
+        Self::covering(table, method, columns, &[], variants)
+    }
+
+    fn covering(
+        table: &'static str,
+        method: Method,
+        columns: &[&'static str],
+        include: &[&'static str],
+        variants: &[Variant],
+    ) -> Self {
         let suffix = match method {
             Method::Btree => "",
             Method::GinTrgm => "_trgm",
@@ -78,6 +96,7 @@ impl IndexDef {
             table,
             method,
             columns: columns.to_vec(),
+            include: include.to_vec(),
             variants: variants.to_vec(),
         }
     }
@@ -97,8 +116,10 @@ impl IndexDef {
             Method::Btree => "btree",
             Method::GinTrgm => "gin",
         };
+        let include =
+            if self.include.is_empty() { String::new() } else { format!(" INCLUDE ({})", self.include.join(", ")) };
         format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {}.{} USING {method} ({})",
+            "CREATE INDEX IF NOT EXISTS {} ON {}.{} USING {method} ({}){include}",
             self.name,
             quote_ident(table_schema),
             self.table,
@@ -106,9 +127,29 @@ impl IndexDef {
         )
     }
 
+    /// `name|method|key columns|included columns`: what makes two indexes
+    /// the same, so that a changed definition under an old name is rebuilt.
+    /// `crm.variant()` builds the same string from the catalog.
+    pub fn identity(&self) -> String {
+        let method = match self.method {
+            Method::Btree => "btree",
+            Method::GinTrgm => "gin",
+        };
+        index_identity(&self.name, method, &self.columns.join(","), &self.include.join(","))
+    }
+
     pub fn on_projection(&self) -> bool {
         projection::TABLES.contains(&self.table)
     }
+}
+
+pub fn index_identity(name: &str, method: &str, keys: &str, include: &str) -> String {
+    format!("{name}|{method}|{keys}|{include}")
+}
+
+/// The name part of an identity.
+pub fn identity_name(identity: &str) -> &str {
+    identity.split('|').next().unwrap_or(identity)
 }
 
 /// `DROP INDEX` of an index found in the catalog.
@@ -128,7 +169,7 @@ fn spec_indexes() -> Vec<IndexDef> {
     use Method::Btree;
     use Variant::{Indexed, Trgm};
     let (appuser, address, relationship) = (Table::Appuser.name(), Table::Address.name(), Table::Relationship.name());
-    let from_indexed = &[Indexed, Trgm];
+    let from_indexed = &[Indexed, Trgm, Variant::Full];
     vec![
         IndexDef::new(appuser, Btree, &["created"], from_indexed),
         IndexDef::new(appuser, Btree, &["first_name", "last_name"], from_indexed),
@@ -141,35 +182,55 @@ fn spec_indexes() -> Vec<IndexDef> {
     ]
 }
 
-/// The projection's indexes, derived from the query language: one per
-/// ordering field (completed by the id, the tie-breaker of every ordering),
-/// equality indexes for the searched columns with few values, trigram
-/// indexes for the text columns with many values that are searched or
-/// filtered with icontains, and the dictionary's trigram index.
+/// The projection's indexes. Every ordering ends with the id (the
+/// tie-breaker), so ordering indexes are (field, id), readable both ways.
 fn projection_indexes() -> Vec<IndexDef> {
     use Method::{Btree, GinTrgm};
-    let trgm = &[Variant::Trgm];
+    let trgm = &[Variant::Trgm, Variant::Full];
     let flat = projection::FLAT;
-    let mut defs: Vec<IndexDef> =
-        fields::ordering_fields().map(|f| IndexDef::new(flat, Btree, &[f.column().output_key(), "id"], trgm)).collect();
-    // SPEC §5's `ordering=address__country,address__city,…`.
+    let default_order = fields::DEFAULT_ORDERING.column().output_key();
+    let mut defs = vec![IndexDef::new(flat, Btree, &[default_order, "id"], trgm)];
+    // The orderings of SPEC §5's scenarios.
+    for key in ["points", "last_activity"] {
+        defs.push(IndexDef::new(flat, Btree, &[key, "id"], trgm));
+    }
     defs.push(IndexDef::new(flat, Btree, &["country", "city"], trgm));
+    // SPEC §5's multi-filter scenarios (country, gender, points, ordered by
+    // the default or by last activity), counted and paged index-only.
+    defs.push(IndexDef::covering(
+        flat,
+        Btree,
+        &["country", "gender", "points"],
+        &["id", default_order, "last_activity"],
+        trgm,
+    ));
     // The triggers find a changed address's contacts through it.
     defs.push(IndexDef::new(flat, Btree, &["address_id"], trgm));
-    let mut seen: Vec<&str> = defs.iter().map(|d| d.columns[0]).collect();
+    // Text matched by pattern: columns with few values are matched by
+    // equality with the dictionary's values, index-only with the default
+    // ordering; columns with many values by trigrams.
     for field in fields::FIELDS {
         let text_matched = field.searchable || field.lookups.contains(&fields::Lookup::Icontains);
         for column in field.columns.iter().filter(|_| text_matched) {
             let key = column.output_key();
-            if column.few_values && !seen.contains(&key) {
-                defs.push(IndexDef::new(flat, Btree, &[key], trgm));
-                seen.push(key);
-            } else if !column.few_values && !defs.iter().any(|d| d.method == GinTrgm && d.columns[0] == key) {
-                defs.push(IndexDef::new(flat, GinTrgm, &[key], trgm));
+            let def = if column.few_values {
+                IndexDef::covering(flat, Btree, &[key, "id"], &[default_order], trgm)
+            } else {
+                IndexDef::new(flat, GinTrgm, &[key], trgm)
+            };
+            if !defs.iter().any(|d| d.name == def.name) {
+                defs.push(def);
             }
         }
     }
     defs.push(IndexDef::new(projection::DICTIONARY, GinTrgm, &["value"], trgm));
+    // full: every other ordering field (the id's is the primary key).
+    for field in fields::ordering_fields().filter(|f| f.name != "id") {
+        let key = field.column().output_key();
+        if !defs.iter().any(|d| d.table == flat && d.method == Btree && d.columns == [key, "id"]) {
+            defs.push(IndexDef::new(flat, Btree, &[key, "id"], &[Variant::Full]));
+        }
+    }
     defs
 }
 
@@ -191,20 +252,25 @@ pub struct SwitchPlan {
     pub create_indexes: Vec<IndexDef>,
 }
 
-/// The steps from what is present (the managed indexes, see
-/// `crm.variant()`, and the projection or not) to exactly the target.
+/// The steps from what is present (the identities of the managed indexes,
+/// see `IndexDef::identity`, and the projection or not) to exactly the target.
 pub fn plan_switch(target: Variant, present: &BTreeSet<String>, projection_present: bool) -> SwitchPlan {
     let wanted: Vec<IndexDef> = managed_indexes().into_iter().filter(|d| d.variants.contains(&target)).collect();
+    let wanted_identities: BTreeSet<String> = wanted.iter().map(IndexDef::identity).collect();
     let drop_projection = projection_present && !target.has_projection();
     let create_projection = !projection_present && target.has_projection();
     SwitchPlan {
         drop_projection,
         create_projection,
-        drop_indexes: present.iter().filter(|name| !wanted.iter().any(|d| &&d.name == name)).cloned().collect(),
+        drop_indexes: present
+            .iter()
+            .filter(|identity| !wanted_identities.contains(*identity))
+            .map(|identity| identity_name(identity).to_string())
+            .collect(),
         // A new projection comes without indexes.
         create_indexes: wanted
             .into_iter()
-            .filter(|d| !present.contains(&d.name) || (create_projection && d.on_projection()))
+            .filter(|d| !present.contains(&d.identity()) || (create_projection && d.on_projection()))
             .collect(),
     }
 }
@@ -213,7 +279,7 @@ pub fn plan_switch(target: Variant, present: &BTreeSet<String>, projection_prese
 pub fn identify(present: &BTreeSet<String>, projection_present: bool) -> Option<Variant> {
     Variant::ALL.into_iter().find(|v| {
         let wanted: BTreeSet<String> =
-            managed_indexes().into_iter().filter(|d| d.variants.contains(v)).map(|d| d.name).collect();
+            managed_indexes().into_iter().filter(|d| d.variants.contains(v)).map(|d| d.identity()).collect();
         v.has_projection() == projection_present && &wanted == present
     })
 }
@@ -227,7 +293,11 @@ mod tests {
     }
 
     fn present(variant: Variant) -> BTreeSet<String> {
-        managed_indexes().into_iter().filter(|d| d.variants.contains(&variant)).map(|d| d.name).collect()
+        managed_indexes().into_iter().filter(|d| d.variants.contains(&variant)).map(|d| d.identity()).collect()
+    }
+
+    fn present_names(variant: Variant) -> BTreeSet<String> {
+        present(variant).iter().map(|i| identity_name(i).to_string()).collect()
     }
 
     #[test]
@@ -235,6 +305,7 @@ mod tests {
         assert!(present(Variant::Baseline).is_empty());
         assert_eq!(present(Variant::Indexed).len(), 8);
         assert!(present(Variant::Indexed).is_subset(&present(Variant::Trgm)));
+        assert!(present(Variant::Trgm).is_subset(&present(Variant::Full)));
         let trgm: Vec<_> = managed_indexes().into_iter().filter(|d| d.method == Method::GinTrgm).collect();
         assert_eq!(
             names(&trgm),
@@ -243,14 +314,37 @@ mod tests {
     }
 
     #[test]
-    fn every_ordering_field_has_an_index_ending_with_the_id() {
-        let trgm = present(Variant::Trgm);
-        for field in fields::ordering_fields() {
+    fn full_has_an_index_for_every_ordering_and_trgm_for_the_scenarios() {
+        let full = present_names(Variant::Full);
+        for field in fields::ordering_fields().filter(|f| f.name != "id") {
             let name = format!("crm_contact_flat_{}_id", field.column().output_key());
-            assert!(trgm.contains(&name), "{name}");
+            assert!(full.contains(&name), "{name}");
         }
-        assert!(trgm.contains("crm_contact_flat_street"));
-        assert!(trgm.contains("crm_contact_flat_country_city"));
+        let trgm = present_names(Variant::Trgm);
+        assert!(trgm.is_subset(&full));
+        for name in [
+            "crm_contact_flat_created_id",
+            "crm_contact_flat_points_id",
+            "crm_contact_flat_last_activity_id",
+            "crm_contact_flat_country_city",
+            "crm_contact_flat_country_gender_points",
+            "crm_contact_flat_first_name_id",
+            "crm_contact_flat_street_id",
+            "crm_contact_flat_address_id",
+        ] {
+            assert!(trgm.contains(name), "{name}");
+        }
+        assert!(!trgm.contains("crm_contact_flat_birthday_id"));
+    }
+
+    #[test]
+    fn pattern_indexes_cover_the_default_ordering() {
+        let defs = managed_indexes();
+        let first = defs.iter().find(|d| d.name == "crm_contact_flat_first_name_id").unwrap();
+        assert_eq!(
+            first.create_sql("s", "x"),
+            "CREATE INDEX IF NOT EXISTS crm_contact_flat_first_name_id ON \"s\".crm_contact_flat USING btree (first_name, id) INCLUDE (created)"
+        );
     }
 
     #[test]
@@ -284,10 +378,17 @@ mod tests {
         assert!(plan.drop_projection);
         assert_eq!(plan.drop_indexes.len(), present(Variant::Trgm).len());
         assert!(plan.create_indexes.is_empty());
-        // Indexes of an older version are dropped too.
+        // Indexes of an older version are dropped too, and one whose
+        // definition changed is rebuilt.
         let mut old = present(Variant::Indexed);
-        old.insert("crm_appuser_first_name_trgm".into());
+        old.insert("crm_appuser_first_name_trgm|gin|first_name|".into());
         assert_eq!(plan_switch(Variant::Indexed, &old, false).drop_indexes, ["crm_appuser_first_name_trgm"]);
+        let mut changed = present(Variant::Trgm);
+        changed.remove("crm_contact_flat_first_name_id|btree|first_name,id|created");
+        changed.insert("crm_contact_flat_first_name_id|btree|first_name,id|".into());
+        let plan = plan_switch(Variant::Trgm, &changed, true);
+        assert_eq!(plan.drop_indexes, ["crm_contact_flat_first_name_id"]);
+        assert_eq!(names(&plan.create_indexes), ["crm_contact_flat_first_name_id"]);
         assert_eq!(plan_switch(Variant::Trgm, &present(Variant::Trgm), true), SwitchPlan::default());
         // A projection dropped by hand is rebuilt with all its indexes.
         let plan = plan_switch(Variant::Trgm, &present(Variant::Indexed), false);
@@ -301,7 +402,7 @@ mod tests {
         }
         assert_eq!(identify(&present(Variant::Indexed), true), None);
         let mut partial = present(Variant::Indexed);
-        partial.insert("crm_contact_flat_points_id".into());
+        partial.insert("crm_contact_flat_points_id|btree|points,id|".into());
         assert_eq!(identify(&partial, false), None);
         assert_eq!(Variant::from_name("trgm"), Some(Variant::Trgm));
         assert_eq!(Variant::from_name("fast"), None);

@@ -24,6 +24,10 @@ use crate::db::Database;
 #[derive(Clone, Debug, Deserialize)]
 pub struct VariantReport {
     pub variant: String,
+    /// Whether the variant's projection (one flat row per contact, kept by
+    /// triggers) is present; its tables are dropped with the variant.
+    #[serde(default)]
+    pub projection: bool,
     indexes: Vec<ReportedIndex>,
 }
 
@@ -50,6 +54,28 @@ impl VariantReport {
     pub fn has_managed_indexes(&self) -> bool {
         self.indexes.iter().any(|i| i.managed)
     }
+}
+
+/// Rebuilds the projection of `variant` after a load, filled from the new
+/// rows, without its indexes (`rebuild_jobs` builds them in parallel).
+pub async fn restore_projection(client: &Client, variant: &str) -> Result<()> {
+    if variant == "custom" {
+        bail!("the projection belongs to no known variant (crm.variant() says custom): run SELECT crm.use_variant('trgm')");
+    }
+    client
+        .query_one("SELECT crm.use_variant($1, build_indexes => false)::text", &[&variant])
+        .await
+        .with_context(|| format!("cannot rebuild the projection (crm.use_variant('{variant}', false))"))?;
+    Ok(())
+}
+
+/// `VACUUM (ANALYZE)` of the projection's tables: their rows were inserted,
+/// not copied frozen, and index-only scans need the visibility map.
+pub fn vacuum_projection_jobs(rows: u64) -> Vec<Job> {
+    ["crm_contact_flat", "crm_dictionary"]
+        .iter()
+        .map(|t| Job { label: t.to_string(), sql: format!("VACUUM (ANALYZE) {t}"), weight: rows })
+        .collect()
 }
 
 pub async fn variant(client: &Client) -> Result<VariantReport> {

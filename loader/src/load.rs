@@ -243,6 +243,11 @@ async fn run(config: &LoadConfig, db: &Database, checkpoint: &Checkpoint) -> Res
     let rows = |table: &str| if table == "address" { copied.addresses_total } else { contacts_after };
     if rebuild {
         checkpoint.stage(Stage::Indexing);
+        if noted.projection {
+            let building = Instant::now();
+            indexes::restore_projection(&client, &noted.variant).await?;
+            timings.projection = building.elapsed();
+        }
         let indexing = Instant::now();
         let jobs = noted.rebuild_jobs(rows);
         let bar = progress.steps("indexes", jobs.len() as u64);
@@ -252,7 +257,10 @@ async fn run(config: &LoadConfig, db: &Database, checkpoint: &Checkpoint) -> Res
     }
     checkpoint.stage(Stage::Analyzing);
     let analyzing = Instant::now();
-    let jobs = indexes::analyze_jobs(&TABLES, rows);
+    let mut jobs = indexes::analyze_jobs(&TABLES, rows);
+    if noted.projection {
+        jobs.extend(indexes::vacuum_projection_jobs(contacts_after));
+    }
     let bar = progress.steps("analyze", jobs.len() as u64);
     indexes::run_parallel(db, jobs, config.index_jobs, &bar).await?;
     timings.analyze = analyzing.elapsed();

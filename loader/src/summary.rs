@@ -35,6 +35,8 @@ pub struct Timings {
     /// Rebuilding the primary keys, unique and foreign-key constraints and
     /// committing (`--truncate` only).
     pub constraints: Duration,
+    /// Rebuilding the variant's projection (trgm), without its indexes.
+    pub projection: Duration,
     /// Rebuilding the index variant's indexes.
     pub indexes: Duration,
     pub analyze: Duration,
@@ -104,10 +106,11 @@ impl fmt::Display for LoadSummary {
         let tm = &self.timings;
         writeln!(
             f,
-            "  phases: generate+copy {} ({} rows/s), constraints {}, indexes {}, analyze {}",
+            "  phases: generate+copy {} ({} rows/s), constraints {}, projection {}, indexes {}, analyze {}",
             secs(tm.copy),
             HumanCount(rate(self.total_rows(), tm.copy).round() as u64),
             secs(tm.constraints),
+            secs(tm.projection),
             secs(tm.indexes),
             secs(tm.analyze),
         )?;

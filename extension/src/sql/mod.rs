@@ -8,12 +8,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::contact::Cell;
 use crate::cursor::{Direction, Position};
 use crate::fields::{self, Column, Lookup, Table};
 use crate::params::{complete_ordering, Filter, ListRequest, OrderTerm, Value};
 use crate::projection;
 use crate::values::IntegerLiteral;
+
+mod keyset;
 
 /// A bound parameter, typed as PostgreSQL will receive it.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,12 +146,12 @@ pub fn contains_pattern(value: &str) -> String {
 
 /// Accumulates arguments and hands out their placeholders.
 #[derive(Default)]
-struct Binder {
+pub struct Binder {
     args: Vec<Arg>,
 }
 
 impl Binder {
-    fn bind(&mut self, arg: Arg) -> String {
+    pub fn bind(&mut self, arg: Arg) -> String {
         self.args.push(arg);
         format!("${}", self.args.len())
     }
@@ -175,11 +176,38 @@ fn or_all(alternatives: Vec<String>) -> String {
     }
 }
 
-/// Builds the WHERE clause of a request for a context.
+/// One condition of the WHERE clause: the request's conditions are ANDed.
+#[derive(Clone, Debug)]
+enum Clause {
+    Simple(String),
+    /// Alternatives, any of which may match (a search term over its fields,
+    /// `name` over two columns). On the projection each alternative can be
+    /// its own index scan, and the matches their union.
+    AnyOf(Vec<String>),
+}
+
+impl Clause {
+    fn any_of(alternatives: Vec<String>) -> Clause {
+        if alternatives.len() > 1 {
+            Clause::AnyOf(alternatives)
+        } else {
+            Clause::Simple(or_all(alternatives))
+        }
+    }
+
+    fn sql(&self) -> String {
+        match self {
+            Clause::Simple(s) => s.clone(),
+            Clause::AnyOf(alternatives) => or_all(alternatives.clone()),
+        }
+    }
+}
+
+/// Builds the conditions of a request for a context.
 struct WhereBuilder<'a> {
     context: &'a Context,
     binder: Binder,
-    clauses: Vec<String>,
+    clauses: Vec<Clause>,
     tables: BTreeSet<Table>,
 }
 
@@ -193,9 +221,9 @@ impl<'a> WhereBuilder<'a> {
         self.context.source.expr(column)
     }
 
-    /// `column contains text`, for each column, ORed: equality with the
+    /// `column contains text`, for each column: equality with the
     /// dictionary's values where resolved, ILIKE otherwise (one argument).
-    fn contains_any(&mut self, columns: &[Column], text: &str) -> String {
+    fn contains_any(&mut self, columns: &[Column], text: &str) -> Clause {
         let mut alternatives = Vec::new();
         let mut pattern: Option<String> = None;
         for column in columns {
@@ -222,7 +250,7 @@ impl<'a> WhereBuilder<'a> {
                 }
             }
         }
-        or_all(alternatives)
+        Clause::any_of(alternatives)
     }
 
     fn filter(&mut self, filter: &Filter) {
@@ -231,7 +259,7 @@ impl<'a> WhereBuilder<'a> {
             Value::Text(text) if filter.lookup == Lookup::Icontains => self.contains_any(filter.field.columns, text),
             Value::Integer(literal) => {
                 let expr = self.expr(&column);
-                match (literal, filter.lookup) {
+                Clause::Simple(match (literal, filter.lookup) {
                     (IntegerLiteral::InRange(v), lookup) => {
                         format!("{expr} {} {}", comparison_operator(lookup), self.binder.bind(Arg::Int8(*v)))
                     }
@@ -240,7 +268,7 @@ impl<'a> WhereBuilder<'a> {
                     (IntegerLiteral::AboveMax, Lookup::Lt | Lookup::Lte)
                     | (IntegerLiteral::BelowMin, Lookup::Gt | Lookup::Gte) => format!("{expr} IS NOT NULL"),
                     _ => "FALSE".to_string(),
-                }
+                })
             }
             value => {
                 let arg = match value {
@@ -250,7 +278,7 @@ impl<'a> WhereBuilder<'a> {
                     Value::Integer(_) => unreachable!("handled above"),
                 };
                 let expr = self.expr(&column);
-                format!("{expr} {} {}", comparison_operator(filter.lookup), self.binder.bind(arg))
+                Clause::Simple(format!("{expr} {} {}", comparison_operator(filter.lookup), self.binder.bind(arg)))
             }
         };
         self.clauses.push(clause);
@@ -273,8 +301,8 @@ impl<'a> WhereBuilder<'a> {
         self
     }
 
-    fn where_sql(&self) -> String {
-        where_sql(&self.clauses)
+    fn flat_clauses(&self) -> Vec<String> {
+        self.clauses.iter().map(Clause::sql).collect()
     }
 }
 
@@ -286,12 +314,13 @@ fn where_sql(clauses: &[String]) -> String {
     }
 }
 
-/// ORDER BY text; NULLs as PostgreSQL's default (last ascending, first
-/// descending), which is also what an index scan gives in either direction.
-fn order_by_sql(terms: &[OrderTerm], source: Source) -> String {
+/// ORDER BY text over an expression per term; NULLs as PostgreSQL's
+/// default (last ascending, first descending), which is also what an index
+/// scan gives in either direction.
+fn order_by_sql(terms: &[OrderTerm], expr: impl Fn(&Column) -> String) -> String {
     terms
         .iter()
-        .map(|t| format!("{}{}", source.expr(&t.field.column()), if t.descending { " DESC" } else { "" }))
+        .map(|t| format!("{}{}", expr(&t.field.column()), if t.descending { " DESC" } else { "" }))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -300,31 +329,225 @@ fn all_tables() -> BTreeSet<Table> {
     Table::ALL.into_iter().collect()
 }
 
+/// How a page of the projection is read; chosen from the exact count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Walk an index in the requested order, filtering as it goes: best
+    /// when matches are dense (`count` close to `total`).
+    Ordered,
+    /// Collect every match through the filters' indexes, then sort: best
+    /// when matches are few, which an ordered walk would have to look for
+    /// through many non-matching rows.
+    Materialize,
+}
+
+impl Strategy {
+    /// Up to this many matches, collecting them is cheaper than an ordered
+    /// walk: the walk reads about `wanted × total / count` rows, collecting
+    /// reads `count` index entries, about four times cheaper each.
+    pub fn materialize_limit(total: u64, wanted: u64) -> u64 {
+        (4.0 * wanted.max(1) as f64 * total as f64).sqrt() as u64
+    }
+
+    pub fn choose(count: u64, total: u64, wanted: u64) -> Strategy {
+        if count <= Strategy::materialize_limit(total, wanted) {
+            Strategy::Materialize
+        } else {
+            Strategy::Ordered
+        }
+    }
+}
+
+/// Which rows of the ordering a page takes.
+#[derive(Clone, Copy, Debug)]
+pub enum Window<'a> {
+    Offset {
+        offset: u64,
+    },
+    /// Keyset pagination from a position (`None`: the first page); reads
+    /// one row more than the page to tell whether there is a next page.
+    Keyset {
+        position: Option<&'a Position>,
+    },
+}
+
 /// The exact number of contacts matching the request's filters and search.
 pub fn count_query(request: &ListRequest, context: &Context) -> SqlQuery {
     let builder = WhereBuilder::new(context).request(request);
-    if builder.clauses.is_empty() && context.source == Source::Projection {
+    let text = match context.source {
         // Kept by the projection's triggers: no scan.
-        let text = format!("SELECT sum(n)::bigint FROM {}", projection::COUNTER);
-        return SqlQuery { text, args: Vec::new() };
-    }
-    let text = format!("SELECT count(*) {}{}", context.source.table_expression(&builder.tables), builder.where_sql());
+        Source::Projection if builder.clauses.is_empty() => total_query().text,
+        Source::Projection if builder.clauses.iter().any(|c| matches!(c, Clause::AnyOf(_))) => {
+            format!("SELECT count(*) FROM ({}) m", projection_set(&builder.clauses, &[]))
+        }
+        Source::Projection => {
+            format!("SELECT count(*) FROM {} f{}", projection::FLAT, where_sql(&builder.flat_clauses()))
+        }
+        Source::Tables => format!(
+            "SELECT count(*) {}{}",
+            Source::Tables.table_expression(&builder.tables),
+            where_sql(&builder.flat_clauses())
+        ),
+    };
     SqlQuery { text, args: builder.binder.args }
 }
 
-/// One page of contacts by offset (page-number pagination).
-pub fn offset_page_query(request: &ListRequest, context: &Context, offset: u64) -> SqlQuery {
+/// The number of matches up to `cap`: enough to choose a strategy without
+/// counting a large set.
+pub fn count_up_to_query(request: &ListRequest, context: &Context, cap: u64) -> SqlQuery {
     let mut builder = WhereBuilder::new(context).request(request);
-    let order = order_by_sql(&complete_ordering(request), context.source);
-    let limit = builder.binder.bind(Arg::Int8(request.page_size as i64));
-    let offset = builder.binder.bind(Arg::Int8(offset.min(i64::MAX as u64) as i64));
-    let text = format!(
-        "SELECT {} {}{} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-        context.source.select_list(),
-        context.source.table_expression(&all_tables()),
-        builder.where_sql(),
-    );
-    SqlQuery { text, args: builder.binder.args }
+    let set = projection_set(&builder.clauses, &[]);
+    let cap = builder.binder.bind(Arg::Int8(cap.min(i64::MAX as u64) as i64));
+    SqlQuery { text: format!("SELECT count(*) FROM ({set} LIMIT {cap}) m"), args: builder.binder.args }
+}
+
+/// Whether the request has any condition at all.
+pub fn has_conditions(request: &ListRequest) -> bool {
+    !request.filters.is_empty() || !request.search_terms.is_empty()
+}
+
+/// Contacts, contacts with an address, with a relationship, from the
+/// projection's counter.
+pub fn stats_from_counter_query() -> String {
+    format!(
+        "SELECT sum(n)::bigint, sum(with_address)::bigint, sum(with_relationship)::bigint FROM {}",
+        projection::COUNTER
+    )
+}
+
+/// The number of contacts, from the projection's counter.
+pub fn total_query() -> SqlQuery {
+    SqlQuery { text: format!("SELECT sum(n)::bigint FROM {}", projection::COUNTER), args: Vec::new() }
+}
+
+/// The matching contacts' ids and `columns` (projection keys) as a query
+/// over the projection: each alternative of an `AnyOf` clause is its own
+/// branch, so that each can be an (index-only) scan of its own index, and
+/// the branches are united; several such clauses intersect.
+fn projection_set(clauses: &[Clause], columns: &[&str]) -> String {
+    let mut select = String::from("SELECT f.id");
+    for c in columns.iter().filter(|c| **c != "id") {
+        select.push_str(&format!(", f.{c}"));
+    }
+    select.push_str(&format!(" FROM {} f", projection::FLAT));
+    let simple: Vec<String> =
+        clauses.iter().filter_map(|c| if let Clause::Simple(s) = c { Some(s.clone()) } else { None }).collect();
+    let groups: Vec<&Vec<String>> =
+        clauses.iter().filter_map(|c| if let Clause::AnyOf(a) = c { Some(a) } else { None }).collect();
+    if groups.is_empty() {
+        return format!("{select}{}", where_sql(&simple));
+    }
+    groups
+        .iter()
+        .map(|alternatives| {
+            let branches: Vec<String> = alternatives
+                .iter()
+                .map(|alternative| {
+                    let mut conditions = simple.clone();
+                    conditions.push(alternative.clone());
+                    format!("{select}{}", where_sql(&conditions))
+                })
+                .collect();
+            format!("({})", branches.join(" UNION "))
+        })
+        .collect::<Vec<_>>()
+        .join(" INTERSECT ")
+}
+
+/// The queries of one page. An offset page is one query. A keyset page may
+/// be several (see `keyset::segments`), each reading `page_size + 1` rows in
+/// reading order: run them in turn until enough rows are read; reading
+/// backward flips the ordering, and the caller flips the rows back.
+pub fn page_queries(request: &ListRequest, context: &Context, window: Window, strategy: Strategy) -> Vec<SqlQuery> {
+    let mut terms = complete_ordering(request);
+    let mut builder = WhereBuilder::new(context).request(request);
+    let mut segments: Vec<Option<String>> = vec![None];
+    let mut limit_value = request.page_size as i64;
+    let mut offset_value = None;
+    match window {
+        Window::Offset { offset } => offset_value = Some(offset.min(i64::MAX as u64) as i64),
+        Window::Keyset { position } => {
+            limit_value += 1;
+            if let Some(position) = position {
+                if position.direction == Direction::Backward {
+                    for t in &mut terms {
+                        t.descending = !t.descending;
+                    }
+                }
+                let bounds: Vec<keyset::Bound> = terms
+                    .iter()
+                    .zip(&position.values)
+                    .map(|(t, cell)| {
+                        let column = t.field.column();
+                        let expr = context.source.expr(&column);
+                        keyset::Bound::new(expr, t.descending, column.nullable, cell, &mut builder.binder)
+                    })
+                    .collect();
+                segments = keyset::segments(&bounds).into_iter().map(Some).collect();
+            }
+        }
+    }
+    let limit = builder.binder.bind(Arg::Int8(limit_value));
+    let offset = offset_value.map(|o| format!(" OFFSET {}", builder.binder.bind(Arg::Int8(o)))).unwrap_or_default();
+    segments
+        .into_iter()
+        .map(|segment| {
+            let mut clauses = builder.clauses.clone();
+            clauses.extend(segment.map(Clause::Simple));
+            let text = match context.source {
+                Source::Tables => format!(
+                    "SELECT {} {}{} ORDER BY {} LIMIT {limit}{offset}",
+                    contact_select_list(),
+                    Source::Tables.table_expression(&all_tables()),
+                    where_sql(&clauses.iter().map(Clause::sql).collect::<Vec<_>>()),
+                    order_by_sql(&terms, |c| Source::Tables.expr(c)),
+                ),
+                Source::Projection => {
+                    let skips = offset_value.is_some_and(|o| o > 0);
+                    projection_page(&clauses, &terms, strategy, skips, &format!("LIMIT {limit}{offset}"))
+                }
+            };
+            SqlQuery { text, args: builder.binder.args.clone() }
+        })
+        .collect()
+}
+
+/// A page of the projection. Reading the rows in order directly is best
+/// when nothing is skipped; otherwise the ids of the page come first (from
+/// the matches, as `strategy` says), then their rows, so that sorting and
+/// skipping work on narrow index entries and only the page's rows are read
+/// in full.
+fn projection_page(clauses: &[Clause], terms: &[OrderTerm], strategy: Strategy, skips: bool, limit: &str) -> String {
+    let where_all = where_sql(&clauses.iter().map(Clause::sql).collect::<Vec<_>>());
+    let order_f = order_by_sql(terms, |c| Source::Projection.expr(c));
+    if strategy == Strategy::Ordered && !skips {
+        return format!(
+            "SELECT {} FROM {} f{where_all} ORDER BY {order_f} {limit}",
+            Source::Projection.select_list(),
+            projection::FLAT
+        );
+    }
+    let keys: Vec<&str> = terms.iter().map(|t| t.field.column().output_key()).collect();
+    let order_p = order_by_sql(terms, |c| format!("p.{}", c.output_key()));
+    let ids = match strategy {
+        Strategy::Materialize => format!(
+            "WITH m AS MATERIALIZED ({}) SELECT * FROM m ORDER BY {} {limit}",
+            projection_set(clauses, &keys),
+            order_by_sql(terms, |c| format!("m.{}", c.output_key()))
+        ),
+        Strategy::Ordered => {
+            let mut select = String::from("SELECT f.id");
+            for k in keys.iter().filter(|k| **k != "id") {
+                select.push_str(&format!(", f.{k}"));
+            }
+            format!("{select} FROM {} f{where_all} ORDER BY {order_f} {limit}", projection::FLAT)
+        }
+    };
+    format!(
+        "SELECT {} FROM {} f JOIN ({ids}) p ON p.id = f.id ORDER BY {order_p}",
+        Source::Projection.select_list(),
+        projection::FLAT
+    )
 }
 
 /// One contact by id.
@@ -338,145 +561,19 @@ pub fn detail_query(id: i64, source: Source) -> SqlQuery {
     SqlQuery { text, args: vec![Arg::Int8(id)] }
 }
 
-fn cell_arg(cell: &Cell) -> Option<Arg> {
-    match cell {
-        Cell::Null => None,
-        Cell::Int(v) => Some(Arg::Int8(*v)),
-        Cell::Text(s) => Some(Arg::Text(s.clone())),
-        Cell::Timestamp(t) => Some(Arg::Timestamptz(*t)),
-        Cell::Date(d) => Some(Arg::Date(*d)),
-    }
-}
-
-/// One term of an ordering with the position's value for it.
-struct Bound {
-    expr: String,
-    descending: bool,
-    nullable: bool,
-    /// The placeholder of the position's value, `None` for NULL.
-    value: Option<String>,
-}
-
-impl Bound {
-    fn equal(&self) -> String {
-        match &self.value {
-            Some(v) => format!("{} = {v}", self.expr),
-            None => format!("{} IS NULL", self.expr),
-        }
-    }
-
-    /// Strictly after the position in this term's order; `None` when nothing
-    /// can be (after NULL, ascending: NULLs come last).
-    fn after(&self) -> Option<String> {
-        match (&self.value, self.descending) {
-            (Some(v), false) if self.nullable => Some(format!("({} > {v} OR {} IS NULL)", self.expr, self.expr)),
-            (Some(v), false) => Some(format!("{} > {v}", self.expr)),
-            (Some(v), true) => Some(format!("{} < {v}", self.expr)),
-            (None, false) => None,
-            (None, true) => Some(format!("{} IS NOT NULL", self.expr)),
-        }
-    }
-}
-
-/// `(t1 after) OR (t1 = AND t2 after) OR …`: rows after the position.
-fn after_position(bounds: &[Bound]) -> String {
-    let mut alternatives = Vec::new();
-    for (i, bound) in bounds.iter().enumerate() {
-        if let Some(after) = bound.after() {
-            let mut parts: Vec<String> = bounds[..i].iter().map(Bound::equal).collect();
-            parts.push(after);
-            alternatives.push(parts.join(" AND "));
-        }
-    }
-    or_all(alternatives.into_iter().map(|a| format!("({a})")).collect())
-}
-
-/// The conditions, in reading order, that together select the rows after a
-/// position. A position on a nullable leading column splits the ordering in
-/// its NULL and non-NULL parts so that each part is a plain index range.
-fn keyset_segments(bounds: &[Bound]) -> Vec<String> {
-    let lead = &bounds[0];
-    let all_plain = bounds.iter().all(|b| !b.nullable && b.value.is_some() && b.descending == lead.descending);
-    if all_plain {
-        // A row comparison is an index range on (c1, …, id).
-        let exprs: Vec<&str> = bounds.iter().map(|b| b.expr.as_str()).collect();
-        let values: Vec<&str> = bounds.iter().filter_map(|b| b.value.as_deref()).collect();
-        let op = if lead.descending { "<" } else { ">" };
-        return vec![format!("({}) {op} ({})", exprs.join(", "), values.join(", "))];
-    }
-    let after = after_position(bounds);
-    let same_group = || {
-        let rest = after_position(&bounds[1..]);
-        format!("{} AND {rest}", lead.equal())
-    };
-    match (&lead.value, lead.descending, lead.nullable) {
-        // Ascending, non-NULL: the rest of the non-NULL range, then the NULLs.
-        (Some(v), false, true) => vec![format!("{} >= {v} AND {after}", lead.expr), format!("{} IS NULL", lead.expr)],
-        (Some(v), false, false) => vec![format!("{} >= {v} AND {after}", lead.expr)],
-        // Descending, non-NULL: NULLs came first, only smaller values remain.
-        (Some(v), true, _) => vec![format!("{} <= {v} AND {after}", lead.expr)],
-        // Ascending from NULL: only the NULL group's rest.
-        (None, false, _) => vec![same_group()],
-        // Descending from NULL: the NULL group's rest, then every non-NULL.
-        (None, true, _) => vec![same_group(), format!("{} IS NOT NULL", lead.expr)],
-    }
-}
-
-/// The queries of a keyset page: each reads `page_size + 1` rows (one more
-/// tells whether there is a next page) in the reading order; run them in
-/// turn until enough rows are read. Reading backward flips the ordering;
-/// the caller flips the rows back. All share the same arguments.
-pub fn keyset_page_queries(request: &ListRequest, context: &Context, position: Option<&Position>) -> Vec<SqlQuery> {
-    let mut terms = complete_ordering(request);
-    if position.is_some_and(|p| p.direction == Direction::Backward) {
-        for t in &mut terms {
-            t.descending = !t.descending;
-        }
-    }
-    let mut builder = WhereBuilder::new(context).request(request);
-    let conditions: Vec<Option<String>> = match position {
-        None => vec![None],
-        Some(position) => {
-            let bounds: Vec<Bound> = terms
-                .iter()
-                .zip(&position.values)
-                .map(|(t, cell)| {
-                    let column = t.field.column();
-                    Bound {
-                        expr: context.source.expr(&column),
-                        descending: t.descending,
-                        nullable: column.nullable,
-                        value: cell_arg(cell).map(|arg| builder.binder.bind(arg)),
-                    }
-                })
-                .collect();
-            keyset_segments(&bounds).into_iter().map(Some).collect()
-        }
-    };
-    let limit = builder.binder.bind(Arg::Int8(request.page_size as i64 + 1));
-    let order = order_by_sql(&terms, context.source);
-    conditions
-        .into_iter()
-        .map(|condition| {
-            let mut clauses = builder.clauses.clone();
-            clauses.extend(condition);
-            SqlQuery {
-                text: format!(
-                    "SELECT {} {}{} ORDER BY {order} LIMIT {limit}",
-                    context.source.select_list(),
-                    context.source.table_expression(&all_tables()),
-                    where_sql(&clauses),
-                ),
-                args: builder.binder.args.clone(),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contact::Cell;
     use crate::params::{parse_list_request, RawParams};
+
+    fn offset_page_query(request: &ListRequest, context: &Context, offset: u64) -> SqlQuery {
+        page_queries(request, context, Window::Offset { offset }, Strategy::Ordered).remove(0)
+    }
+
+    fn keyset_page_queries(request: &ListRequest, context: &Context, position: Option<&Position>) -> Vec<SqlQuery> {
+        page_queries(request, context, Window::Keyset { position }, Strategy::Ordered)
+    }
 
     fn request(pairs: &[(&str, &str)]) -> ListRequest {
         let raw: RawParams = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -577,11 +674,22 @@ mod tests {
             ("country", "paul", Resolution::Values(vec![])),
         ]);
         let q = count_query(&r, &ctx);
-        assert_eq!(
-            q.text,
-            "SELECT count(*) FROM crm_contact_flat f WHERE (f.first_name = ANY($1) OR f.customer_id ILIKE $2 \
-             OR f.phone_number ILIKE $2 OR f.street = ANY($3) OR f.city ILIKE $2)"
-        );
+        // Each field its own branch (and index), united.
+        let branch = |cond: &str| format!("SELECT f.id FROM crm_contact_flat f WHERE {cond}");
+        let branches = [
+            "f.first_name = ANY($1)",
+            "f.customer_id ILIKE $2",
+            "f.phone_number ILIKE $2",
+            "f.street = ANY($3)",
+            "f.city ILIKE $2",
+        ];
+        let union: Vec<String> = branches.iter().map(|b| branch(b)).collect();
+        assert_eq!(q.text, format!("SELECT count(*) FROM (({})) m", union.join(" UNION ")));
+        // Two terms intersect; other conditions go into every branch.
+        let r = request(&[("search", "paul anna"), ("gender", "F")]);
+        let q = count_query(&r, &projection(&[]));
+        assert_eq!(q.text.matches(" INTERSECT ").count(), 1, "{}", q.text);
+        assert_eq!(q.text.matches("f.gender = $1").count(), 14, "{}", q.text);
     }
 
     #[test]
@@ -596,7 +704,8 @@ mod tests {
 
     #[test]
     fn ordering_is_completed_by_id() {
-        let order = |pairs: &[(&str, &str)]| order_by_sql(&complete_ordering(&request(pairs)), Source::Tables);
+        let order =
+            |pairs: &[(&str, &str)]| order_by_sql(&complete_ordering(&request(pairs)), |c| Source::Tables.expr(c));
         assert_eq!(order(&[]), "u.created DESC, u.id DESC");
         assert_eq!(order(&[("ordering", "address__city")]), "a.city, u.id");
         assert_eq!(
@@ -621,6 +730,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_count_chooses_between_collecting_and_walking() {
+        // 3M contacts, a page of 50: collecting pays up to ~24,500 matches.
+        assert_eq!(Strategy::materialize_limit(3_000_000, 50), 24_494);
+        assert_eq!(Strategy::choose(4_000, 3_000_000, 50), Strategy::Materialize);
+        assert_eq!(Strategy::choose(900_000, 3_000_000, 50), Strategy::Ordered);
+        // Deep pages make collecting pay sooner.
+        assert_eq!(Strategy::choose(900_000, 3_000_000, 500_000), Strategy::Materialize);
+    }
+
+    #[test]
+    fn collected_and_skipping_pages_sort_ids_first_then_read_rows() {
+        let r = request(&[("first_name__icontains", "pau")]);
+        let ctx = projection(&[("first_name", "pau", Resolution::Values(vec!["Paul".into()]))]);
+        let q = page_queries(&r, &ctx, Window::Offset { offset: 0 }, Strategy::Materialize).remove(0);
+        assert!(
+            q.text.ends_with(
+                "FROM crm_contact_flat f JOIN (WITH m AS MATERIALIZED (SELECT f.id, f.created FROM crm_contact_flat f \
+                 WHERE f.first_name = ANY($1)) SELECT * FROM m ORDER BY m.created DESC, m.id DESC LIMIT $2 OFFSET $3) p \
+                 ON p.id = f.id ORDER BY p.created DESC, p.id DESC"
+            ),
+            "{}",
+            q.text
+        );
+        let q = page_queries(&request(&[]), &ctx, Window::Offset { offset: 100 }, Strategy::Ordered).remove(0);
+        assert!(
+            q.text.ends_with(
+                "JOIN (SELECT f.id, f.created FROM crm_contact_flat f ORDER BY f.created DESC, f.id DESC \
+                 LIMIT $1 OFFSET $2) p ON p.id = f.id ORDER BY p.created DESC, p.id DESC"
+            ),
+            "{}",
+            q.text
+        );
+    }
+
     fn position(values: Vec<Cell>, direction: Direction) -> Position {
         Position { values, direction }
     }
@@ -633,7 +777,8 @@ mod tests {
         assert_eq!(q.len(), 1);
         assert!(
             q[0].text.ends_with(
-                "WHERE f.gender = $1 AND (f.created, f.id) < ($2, $3) ORDER BY f.created DESC, f.id DESC LIMIT $4"
+                "FROM crm_contact_flat f WHERE f.gender = $1 AND (f.created, f.id) < ($2, $3) \
+                 ORDER BY f.created DESC, f.id DESC LIMIT $4"
             ),
             "{}",
             q[0].text
