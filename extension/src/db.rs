@@ -1,9 +1,12 @@
 //! The SPI boundary: runs generated queries and reads their rows into plain
 //! Rust values. Nothing here decides what to query.
 
+use std::cell::RefCell;
+
 use pgrx::datum::{Date, DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiHeapTupleData, SpiResult};
+use serde_json::Value as Json;
 
 use crate::contact::{Cell, ContactRow};
 use crate::fields::{self, ValueType};
@@ -24,15 +27,52 @@ fn datums(query: &SqlQuery) -> Vec<DatumWithOid<'static>> {
     query.args.iter().map(datum).collect()
 }
 
+thread_local! {
+    /// While `explaining` runs: the plan of every query this module runs.
+    static EXPLAINED: RefCell<Option<Vec<Json>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, recording `EXPLAIN (ANALYZE, BUFFERS)` of every query it makes
+/// through this module (each query then runs twice: explained, and for
+/// its rows).
+pub fn explaining<T>(f: impl FnOnce() -> T) -> (T, Vec<Json>) {
+    // EXPLAIN ANALYZE must run read-write: pgrx runs SPI read-only until
+    // the transaction has an id.
+    // SAFETY: assigns the current transaction an id, or raises an ERROR.
+    unsafe {
+        pgrx::pg_sys::GetCurrentTransactionId();
+    }
+    EXPLAINED.with(|e| *e.borrow_mut() = Some(Vec::new()));
+    let result = f();
+    let plans = EXPLAINED.with(|e| e.borrow_mut().take()).unwrap_or_default();
+    (result, plans)
+}
+
+/// Every query of the request path goes through here.
+fn select<'conn>(
+    client: &SpiClient<'conn>,
+    sql: &str,
+    limit: Option<i64>,
+    args: &[DatumWithOid<'static>],
+) -> SpiResult<pgrx::spi::SpiTupleTable<'conn>> {
+    if EXPLAINED.with(|e| e.borrow().is_some()) {
+        let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}");
+        let plan = client.select(explain.as_str(), None, args)?.first().get_one::<pgrx::datum::Json>()?;
+        let entry = serde_json::json!({ "sql": sql, "plan": plan.map(|p| p.0) });
+        EXPLAINED.with(|e| e.borrow_mut().as_mut().map(|plans| plans.push(entry)));
+    }
+    client.select(sql, limit, args)
+}
+
 /// The single bigint a `SELECT count(*) …` returns.
 pub fn count(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<u64> {
-    let table = client.select(query.text.as_str(), Some(1), &datums(query))?;
+    let table = select(client, query.text.as_str(), Some(1), &datums(query))?;
     Ok(table.first().get_one::<i64>()?.unwrap_or(0).max(0) as u64)
 }
 
 /// The bigint columns of a one-row query.
 pub fn counts(client: &SpiClient<'_>, sql: &str, width: usize) -> SpiResult<Vec<u64>> {
-    let table = client.select(sql, Some(1), &[])?.first();
+    let table = select(client, sql, Some(1), &[])?.first();
     (1..=width).map(|i| Ok(table.get::<i64>(i)?.unwrap_or(0).max(0) as u64)).collect()
 }
 
@@ -48,19 +88,34 @@ fn cell(row: &SpiHeapTupleData<'_>, ordinal: usize, ty: ValueType) -> SpiResult<
     })
 }
 
-/// Rows of a query whose select list is `sql::contact_select_list()`.
+fn contact_row(row: &SpiHeapTupleData<'_>, first_ordinal: usize) -> SpiResult<ContactRow> {
+    fields::CONTACT.iter().enumerate().map(|(i, output)| cell(row, first_ordinal + i, output.column.ty)).collect()
+}
+
+/// Rows of a query whose columns are the contact's.
 pub fn contacts(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<Vec<ContactRow>> {
-    let table = client.select(query.text.as_str(), None, &datums(query))?;
+    let table = select(client, query.text.as_str(), None, &datums(query))?;
     let mut rows = Vec::with_capacity(table.len());
     for row in table {
-        let cells = fields::CONTACT
-            .iter()
-            .enumerate()
-            .map(|(i, output)| cell(&row, i + 1, output.column.ty))
-            .collect::<SpiResult<ContactRow>>()?;
-        rows.push(cells);
+        rows.push(contact_row(&row, 1)?);
     }
     Ok(rows)
+}
+
+/// What `sql::probe_query` returns: the number of matches collected and
+/// the page's rows.
+pub fn probe(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<(u64, Vec<ContactRow>)> {
+    let table = select(client, query.text.as_str(), None, &datums(query))?;
+    let mut matched = 0;
+    let mut rows = Vec::with_capacity(table.len());
+    for row in table {
+        matched = row.get::<i64>(1)?.unwrap_or(0).max(0) as u64;
+        let contact = contact_row(&row, 2)?;
+        if contact[0] != Cell::Null {
+            rows.push(contact);
+        }
+    }
+    Ok((matched, rows))
 }
 
 /// A contact row as a `crm.contact` composite value. Each attribute is set
@@ -101,24 +156,38 @@ pub fn projection_current(client: &SpiClient<'_>) -> SpiResult<bool> {
     Ok(comment.as_deref() == Some(crate::projection::fingerprint().as_str()))
 }
 
-/// The dictionary's values of a projection column that contain `text`
-/// (case-insensitively), or `TooMany`.
-pub fn resolve(client: &SpiClient<'_>, key: &str, text: &str) -> SpiResult<Resolution> {
+/// The dictionary's values that contain `text` (case-insensitively), for
+/// each of the projection columns `keys`: one query for all of them.
+pub fn resolve(
+    client: &SpiClient<'_>,
+    keys: &[&'static str],
+    text: &str,
+) -> SpiResult<Vec<(&'static str, Resolution)>> {
     let sql = format!(
-        "SELECT value FROM {} WHERE field = $1 AND value ILIKE $2 LIMIT {}",
+        "SELECT field, value FROM (SELECT field, value, row_number() OVER (PARTITION BY field) AS n \
+         FROM {} WHERE field = ANY($1) AND value ILIKE $2) d WHERE n <= $3",
         crate::projection::DICTIONARY,
-        MAX_RESOLVED_VALUES + 1
     );
-    let args = [datum(&Arg::Text(key.to_string())), datum(&Arg::Text(sql::contains_pattern(text)))];
-    let table = client.select(sql.as_str(), None, &args)?;
-    if table.len() > MAX_RESOLVED_VALUES {
-        return Ok(Resolution::TooMany);
+    let args = [
+        datum(&Arg::TextArray(keys.iter().map(|k| k.to_string()).collect())),
+        datum(&Arg::Text(sql::contains_pattern(text))),
+        datum(&Arg::Int8(MAX_RESOLVED_VALUES as i64 + 1)),
+    ];
+    let mut values: Vec<(&'static str, Vec<String>)> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for row in select(client, sql.as_str(), None, &args)? {
+        let (Some(field), Some(value)) = (row.get::<String>(1)?, row.get::<String>(2)?) else { continue };
+        if let Some((_, list)) = values.iter_mut().find(|(k, _)| *k == field) {
+            list.push(value);
+        }
     }
-    let mut values = Vec::with_capacity(table.len());
-    for row in table {
-        values.extend(row.get::<String>(1)?);
-    }
-    Ok(Resolution::Values(values))
+    Ok(values
+        .into_iter()
+        .map(|(k, list)| {
+            let resolution =
+                if list.len() > MAX_RESOLVED_VALUES { Resolution::TooMany } else { Resolution::Values(list) };
+            (k, resolution)
+        })
+        .collect())
 }
 
 /// Runs a statement that returns nothing (DDL).

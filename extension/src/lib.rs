@@ -75,6 +75,13 @@ fn contacts_page(params: default!(JsonB, "'{}'"), url: default!(Option<&str>, "N
     JsonText(ok_or_raise(service::contacts_page(&params.0, url)))
 }
 
+/// What `crm.contacts_page(params)` runs: each statement with its
+/// `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` plan, and the response size.
+#[pg_extern(volatile)]
+fn explain(params: default!(JsonB, "'{}'")) -> JsonText {
+    JsonText(ok_or_raise(service::explain(&params.0)))
+}
+
 /// The same page as rows of `crm.contact`, for joins and COPY.
 #[pg_extern(stable, parallel_safe, requires = ["contact_type"])]
 fn contacts(params: default!(JsonB, "'{}'")) -> SetOfIterator<'static, pgrx::composite_type!('static, "contact")> {

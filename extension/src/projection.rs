@@ -146,8 +146,12 @@ impl Trigger {
         ]
     }
 
-    fn drop(&self, n: &Names) -> String {
-        format!("DROP FUNCTION IF EXISTS {}() CASCADE", n.q(&self.function_name()))
+    fn drop_trigger(&self, n: &Names) -> String {
+        format!("DROP TRIGGER IF EXISTS {} ON {}", self.name, n.q(self.table))
+    }
+
+    fn drop_function(&self, n: &Names) -> String {
+        format!("DROP FUNCTION IF EXISTS {}()", n.q(&self.function_name()))
     }
 }
 
@@ -329,11 +333,15 @@ pub fn lock_sql(schema: &str) -> String {
     format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", tables.join(", "))
 }
 
-/// Removes triggers, functions and tables.
+/// Removes triggers, tables and functions, in that order (so that nothing
+/// cascades).
 pub fn drop_sql(schema: &str) -> Vec<String> {
     let n = Names::new(schema);
-    let mut statements: Vec<String> = triggers(&n).iter().map(|t| t.drop(&n)).collect();
-    statements.extend(TABLES.iter().map(|t| format!("DROP TABLE IF EXISTS {} CASCADE", n.q(t))));
+    let triggers = triggers(&n);
+    let mut statements: Vec<String> =
+        triggers.iter().filter(|t| !TABLES.contains(&t.table)).map(|t| t.drop_trigger(&n)).collect();
+    statements.extend(TABLES.iter().map(|t| format!("DROP TABLE IF EXISTS {}", n.q(t))));
+    statements.extend(triggers.iter().map(|t| t.drop_function(&n)));
     statements
 }
 
@@ -375,7 +383,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(drop_sql("s").len(), 16);
+        assert_eq!(drop_sql("s").len(), 9 + 3 + 13);
     }
 
     #[test]

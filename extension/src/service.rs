@@ -39,10 +39,19 @@ fn context(client: &SpiClient<'_>, request: &ListRequest) -> Result<Context, Fai
     if !db::projection_present(client)? {
         return Ok(Context::tables());
     }
-    let mut resolutions = sql::Resolutions::new();
+    // One dictionary lookup per distinct text, for all its columns.
+    let mut by_text: Vec<(String, Vec<&'static str>)> = Vec::new();
     for (key, text) in sql::patterns_to_resolve(request) {
-        let resolution = db::resolve(client, key, &text)?;
-        resolutions.insert((key, text), resolution);
+        match by_text.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, keys)) => keys.push(key),
+            None => by_text.push((text, vec![key])),
+        }
+    }
+    let mut resolutions = sql::Resolutions::new();
+    for (text, keys) in by_text {
+        for (key, resolution) in db::resolve(client, &keys, &text)? {
+            resolutions.insert((key, text.clone()), resolution);
+        }
     }
     Ok(Context { source: Source::Projection, resolutions })
 }
@@ -62,6 +71,9 @@ impl Page {
 }
 
 fn numbered_page(client: &SpiClient<'_>, request: &ListRequest, context: &Context) -> Result<Page, Failure> {
+    if let Some(page) = probed_page(client, request, context)? {
+        return Ok(page);
+    }
     let count = db::count(client, &sql::count_query(request, context))?;
     let window = page::resolve(&request.page, count, request.page_size)?;
     let strategy = match context.source {
@@ -77,6 +89,25 @@ fn numbered_page(client: &SpiClient<'_>, request: &ListRequest, context: &Contex
         rows.extend(db::contacts(client, query)?);
     }
     Ok(Page::Numbered { count, window, rows })
+}
+
+/// A filtered page of the projection whose matches are few enough to
+/// collect: counted and read in one pass (`sql::probe_query`). `None` when
+/// they are too many (or the page number depends on the count).
+fn probed_page(client: &SpiClient<'_>, request: &ListRequest, context: &Context) -> Result<Option<Page>, Failure> {
+    let PageRequest::Number(number) = request.page else { return Ok(None) };
+    if context.source != Source::Projection || !sql::has_conditions(request) {
+        return Ok(None);
+    }
+    let offset = (number - 1).saturating_mul(request.page_size);
+    let total = db::count(client, &sql::total_query())?;
+    let cap = Strategy::materialize_limit(total, offset.saturating_add(request.page_size));
+    let (matched, rows) = db::probe(client, &sql::probe_query(request, context, cap, offset))?;
+    if matched > cap {
+        return Ok(None);
+    }
+    let window = page::resolve(&request.page, matched, request.page_size)?;
+    Ok(Some(Page::Numbered { count: matched, window, rows }))
 }
 
 /// For keyset pages, which have no count: the matches are counted only up
@@ -172,6 +203,13 @@ pub fn contacts_page(params: &Json, url: Option<&str>) -> Result<String, Failure
             page::page_json(None, &link(next), &link(previous), &rows)
         }
     })
+}
+
+/// `crm.explain`: what `crm.contacts_page` does for these parameters: every
+/// statement it runs with its `EXPLAIN (ANALYZE, BUFFERS)` plan.
+pub fn explain(params: &Json) -> Result<String, Failure> {
+    let (page, statements) = db::explaining(|| contacts_page(params, None));
+    Ok(json!({ "response_bytes": page?.len(), "statements": statements }).to_string())
 }
 
 /// `crm.contacts`: the same page as rows.

@@ -401,6 +401,32 @@ pub fn count_up_to_query(request: &ListRequest, context: &Context, cap: u64) -> 
     SqlQuery { text: format!("SELECT count(*) FROM ({set} LIMIT {cap}) m"), args: builder.binder.args }
 }
 
+/// One statement that collects up to `cap + 1` matches and returns their
+/// number with the requested page of them (as `(matched, contact…)` rows;
+/// one row of NULL contact columns when the page is empty). When at most
+/// `cap` match, this is the exact count and the page in a single pass;
+/// otherwise the caller counts and walks instead (`Strategy::Ordered`).
+pub fn probe_query(request: &ListRequest, context: &Context, cap: u64, offset: u64) -> SqlQuery {
+    let terms = complete_ordering(request);
+    let keys: Vec<&str> = terms.iter().map(|t| t.field.column().output_key()).collect();
+    let mut builder = WhereBuilder::new(context).request(request);
+    let set = projection_set(&builder.clauses, &keys);
+    let cap = builder.binder.bind(Arg::Int8(cap.saturating_add(1).min(i64::MAX as u64) as i64));
+    let limit = builder.binder.bind(Arg::Int8(request.page_size as i64));
+    let offset = builder.binder.bind(Arg::Int8(offset.min(i64::MAX as u64) as i64));
+    let text = format!(
+        "WITH m AS MATERIALIZED (SELECT * FROM ({set}) s LIMIT {cap}) \
+         SELECT c.matched, x.* FROM (SELECT count(*) AS matched FROM m) c \
+         LEFT JOIN LATERAL (SELECT {} FROM (SELECT * FROM m ORDER BY {} LIMIT {limit} OFFSET {offset}) p \
+         JOIN {} f ON f.id = p.id) x ON true ORDER BY {}",
+        Source::Projection.select_list(),
+        order_by_sql(&terms, |c| format!("m.{}", c.output_key())),
+        projection::FLAT,
+        order_by_sql(&terms, |c| format!("x.{}", c.output_key())),
+    );
+    SqlQuery { text, args: builder.binder.args }
+}
+
 /// Whether the request has any condition at all.
 pub fn has_conditions(request: &ListRequest) -> bool {
     !request.filters.is_empty() || !request.search_terms.is_empty()
