@@ -224,13 +224,11 @@ async fn assert_projection_matches_tables(client: &Client, step: &str) {
     let columns = "id, first_name, last_name, gender, customer_id, phone_number, created, birthday, last_updated, \
                    address_id, street, street_number, city_code, city, country, relationship_id, points, \
                    relationship_created, last_activity";
-    let joined = format!(
-        "SELECT string_agg(x::text, '|' ORDER BY x.id) FROM (SELECT u.id, u.first_name, u.last_name, u.gender, \
+    let joined = "SELECT string_agg(x::text, '|' ORDER BY x.id) FROM (SELECT u.id, u.first_name, u.last_name, u.gender, \
          u.customer_id, u.phone_number, u.created, u.birthday, u.last_updated, u.address_id, a.street, \
          a.street_number, a.city_code, a.city, a.country, r.id AS rid, r.points, r.created AS rcreated, r.last_activity \
          FROM appuser u LEFT JOIN address a ON a.id = u.address_id \
-         LEFT JOIN customer_relationship r ON r.appuser_id = u.id) x"
-    );
+         LEFT JOIN customer_relationship r ON r.appuser_id = u.id) x".to_string();
     let flat = format!("SELECT string_agg(x::text, '|' ORDER BY x.id) FROM (SELECT {columns} FROM crm_contact_flat) x");
     let want: Option<String> = client.query_one(&joined, &[]).await.unwrap().get(0);
     let got: Option<String> = client.query_one(&flat, &[]).await.unwrap().get(0);

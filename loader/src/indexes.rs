@@ -24,10 +24,10 @@ use crate::db::Database;
 #[derive(Clone, Debug, Deserialize)]
 pub struct VariantReport {
     pub variant: String,
-    /// Whether the variant's projection (one flat row per contact, kept by
-    /// triggers) is present; its tables are dropped with the variant.
+    /// The variant's projection (one flat row per contact, kept by
+    /// triggers): "absent", "present" or stale; dropped with the variant.
     #[serde(default)]
-    pub projection: bool,
+    projection: Option<String>,
     indexes: Vec<ReportedIndex>,
 }
 
@@ -49,6 +49,10 @@ impl VariantReport {
             Job { label: i.name.clone(), sql: i.definition.clone(), weight: rows(&i.table) * factor }
         });
         heaviest_first(jobs.collect())
+    }
+
+    pub fn has_projection(&self) -> bool {
+        self.projection.as_deref().is_some_and(|p| p != "absent")
     }
 
     pub fn has_managed_indexes(&self) -> bool {

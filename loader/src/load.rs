@@ -243,7 +243,7 @@ async fn run(config: &LoadConfig, db: &Database, checkpoint: &Checkpoint) -> Res
     let rows = |table: &str| if table == "address" { copied.addresses_total } else { contacts_after };
     if rebuild {
         checkpoint.stage(Stage::Indexing);
-        if noted.projection {
+        if noted.has_projection() {
             let building = Instant::now();
             indexes::restore_projection(&client, &noted.variant).await?;
             timings.projection = building.elapsed();
@@ -258,7 +258,7 @@ async fn run(config: &LoadConfig, db: &Database, checkpoint: &Checkpoint) -> Res
     checkpoint.stage(Stage::Analyzing);
     let analyzing = Instant::now();
     let mut jobs = indexes::analyze_jobs(&TABLES, rows);
-    if noted.projection {
+    if noted.has_projection() {
         jobs.extend(indexes::vacuum_projection_jobs(contacts_after));
     }
     let bar = progress.steps("analyze", jobs.len() as u64);
