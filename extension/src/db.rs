@@ -146,13 +146,13 @@ pub fn contact_tuple(row: ContactRow) -> PgHeapTuple<'static, AllocatedByRust> {
 /// Whether the projection exists where search_path finds the tables.
 pub fn projection_present(client: &SpiClient<'_>) -> SpiResult<bool> {
     let sql = format!("SELECT to_regclass('{}') IS NOT NULL", crate::projection::FLAT);
-    Ok(client.select(sql.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false))
+    Ok(select(client, sql.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false))
 }
 
 /// Whether the projection present was built by this version's definition.
 pub fn projection_current(client: &SpiClient<'_>) -> SpiResult<bool> {
     let sql = format!("SELECT obj_description(to_regclass('{}'), 'pg_class')", crate::projection::FLAT);
-    let comment = client.select(sql.as_str(), Some(1), &[])?.first().get_one::<String>()?;
+    let comment = select(client, sql.as_str(), Some(1), &[])?.first().get_one::<String>()?;
     Ok(comment.as_deref() == Some(crate::projection::fingerprint().as_str()))
 }
 
