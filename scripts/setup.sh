@@ -22,6 +22,9 @@ DB_NAME=${CRM_DB_NAME:-crm}
 TEST_DB_NAME=${CRM_TEST_DB_NAME:-crm_test}
 DB_USER=${CRM_DB_USER:-crm_owner}
 DB_PASSWORD=${CRM_DB_PASSWORD:-crm}
+# The API's own role: reads and executes, nothing more.
+API_USER=${CRM_API_USER:-crm_api}
+API_PASSWORD=${CRM_API_PASSWORD:-crm_api}
 PGRX_VERSION=0.18.0
 PG_BIN=/usr/lib/postgresql/$PG_VERSION/bin
 PG_CONFIG=$PG_BIN/pg_config
@@ -178,6 +181,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER') THEN
         CREATE ROLE "$DB_USER" LOGIN PASSWORD '$DB_PASSWORD';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$API_USER') THEN
+        CREATE ROLE "$API_USER" LOGIN PASSWORD '$API_PASSWORD' NOSUPERUSER NOCREATEDB NOCREATEROLE;
+    END IF;
 END
 \$\$;
 EOF
@@ -206,18 +212,37 @@ allow_local_admin() {
     fi
 }
 
+# The API's role may read the application's tables (and the projection the
+# owner creates later: default privileges) and execute the extension's
+# functions (granted to PUBLIC); it may not write, nor create anything.
+grant_api_role() {
+    local db=$1
+    psql_admin -d "$db" \
+        -c "GRANT CONNECT ON DATABASE \"$db\" TO \"$API_USER\"" \
+        -c "GRANT USAGE ON SCHEMA public TO \"$API_USER\"" \
+        -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC" \
+        -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"$API_USER\"" \
+        -c "ALTER DEFAULT PRIVILEGES FOR ROLE \"$DB_USER\" IN SCHEMA public GRANT SELECT ON TABLES TO \"$API_USER\""
+}
+
+# Adds to .env the settings it lacks; values already there (edited by
+# hand, say) are kept.
 write_env() {
-    if [ ! -f .env ]; then
-        log "writing .env"
-        cat > .env <<EOF
-# Written by scripts/setup.sh for the local cluster; edit freely.
+    [ -f .env ] || echo "# Written by scripts/setup.sh for the local cluster; edit freely." > .env
+    local line
+    while IFS= read -r line; do
+        if ! grep -q "^${line%%=*}=" .env; then
+            echo "$line" >> .env
+            log "added ${line%%=*} to .env"
+        fi
+    done <<ENV
 DATABASE_URL=postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/$DB_NAME
+API_DATABASE_URL=postgres://$API_USER:$API_PASSWORD@127.0.0.1:$PG_PORT/$DB_NAME
 TEST_DATABASE_URL=postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/$TEST_DB_NAME
-# Superuser over the Unix socket, for tests that drop the extension or
-# restart the server (see allow_local_admin in scripts/setup.sh).
+TEST_API_DATABASE_URL=postgres://$API_USER:$API_PASSWORD@127.0.0.1:$PG_PORT/$TEST_DB_NAME
 TEST_ADMIN_DATABASE_URL=postgresql://postgres@%2Fvar%2Frun%2Fpostgresql:$PG_PORT/$TEST_DB_NAME
-EOF
-    fi
+TEST_PG_CLUSTER=$PG_VERSION/$PG_CLUSTER
+ENV
 }
 
 install_packages
@@ -228,5 +253,7 @@ install_extension
 setup_roles
 setup_database "$DB_NAME"
 setup_database "$TEST_DB_NAME"
+grant_api_role "$DB_NAME"
+grant_api_role "$TEST_DB_NAME"
 write_env
 log "ready: PostgreSQL $PG_VERSION/$PG_CLUSTER on port $PG_PORT, databases $DB_NAME and $TEST_DB_NAME"

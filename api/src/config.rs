@@ -28,6 +28,43 @@ pub struct Config {
     /// `PUBLIC_BASE_URL`, e.g. `https://crm.example.com`: the origin used in
     /// `next`/`previous` links instead of the request's Host header.
     pub public_base_url: Option<String>,
+    /// `API_TOKENS`: comma-separated bearer tokens. Empty: no authentication,
+    /// and then the server only listens on loopback.
+    pub tokens: Vec<String>,
+    /// `LOG_FORMAT`: `text` (default) or `json` (one JSON object per line).
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("'{other}' is not one of text, json")),
+        }
+    }
+}
+
+impl Config {
+    /// Where to listen: `bind`, unless no token is configured and `bind`
+    /// is not loopback, in which case the loopback address of the same
+    /// port. The second value says why the address changed.
+    pub fn listen_address(&self) -> (SocketAddr, Option<String>) {
+        if !self.tokens.is_empty() || self.bind.ip().is_loopback() {
+            return (self.bind, None);
+        }
+        let loopback = SocketAddr::from(([127, 0, 0, 1], self.bind.port()));
+        let why =
+            format!("API_TOKENS is not set: serving without authentication on {loopback} only, not on {}", self.bind);
+        (loopback, Some(why))
+    }
 }
 
 fn parse<T: FromStr>(name: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError>
@@ -47,10 +84,12 @@ impl Config {
     }
 
     /// Reads settings through `get`, so tests need not touch the environment.
-    /// `DATABASE_URL` wins; otherwise `DB_NAME`, `DB_USER`, `DB_PASSWORD`,
+    /// `API_DATABASE_URL` (the API's own, least-privileged role) wins, then
+    /// `DATABASE_URL`; otherwise `DB_NAME`, `DB_USER`, `DB_PASSWORD`,
     /// `DB_HOST`, `DB_PORT` as in the original's settings.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let database = match get("DATABASE_URL").filter(|v| !v.is_empty()) {
+        let url = get("API_DATABASE_URL").filter(|v| !v.is_empty()).or_else(|| get("DATABASE_URL"));
+        let database = match url.filter(|v| !v.is_empty()) {
             Some(url) => url
                 .parse::<tokio_postgres::Config>()
                 .map_err(|e| ConfigError::Invalid { name: "DATABASE_URL", reason: e.to_string() })?,
@@ -79,6 +118,14 @@ impl Config {
             public_base_url: get("PUBLIC_BASE_URL")
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.trim().trim_end_matches('/').to_string()),
+            tokens: get("API_TOKENS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect(),
+            log_format: parse("LOG_FORMAT", get("LOG_FORMAT"), LogFormat::Text)?,
         })
     }
 }
@@ -121,10 +168,31 @@ mod tests {
     }
 
     #[test]
+    fn the_apis_own_url_wins() {
+        let c =
+            config(&[("API_DATABASE_URL", "postgres://api@h/x"), ("DATABASE_URL", "postgres://owner@h/x")]).unwrap();
+        assert_eq!(c.database.get_user(), Some("api"));
+    }
+
+    #[test]
+    fn without_tokens_only_loopback() {
+        let c = config(&[("API_BIND", "0.0.0.0:9000")]).unwrap();
+        let (addr, why) = c.listen_address();
+        assert_eq!(addr.to_string(), "127.0.0.1:9000");
+        assert!(why.unwrap().contains("API_TOKENS is not set"));
+        let c = config(&[("API_BIND", "0.0.0.0:9000"), ("API_TOKENS", " a, ,b ")]).unwrap();
+        assert_eq!(c.tokens, ["a", "b"]);
+        assert_eq!(c.listen_address(), ("0.0.0.0:9000".parse().unwrap(), None));
+        let c = config(&[("API_BIND", "127.0.0.1:9000")]).unwrap();
+        assert_eq!(c.listen_address().1, None);
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         let e = config(&[("DB_STATEMENT_TIMEOUT", "soon")]).unwrap_err();
         assert!(e.to_string().starts_with("DB_STATEMENT_TIMEOUT is invalid"), "{e}");
         assert!(config(&[("API_BIND", "nowhere")]).is_err());
+        assert!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string().starts_with("LOG_FORMAT is invalid"));
         let c = config(&[("DB_STATEMENT_TIMEOUT", "250"), ("PUBLIC_BASE_URL", "https://x.test/")]).unwrap();
         assert_eq!(c.statement_timeout, Duration::from_millis(250));
         assert_eq!(c.public_base_url.as_deref(), Some("https://x.test"));

@@ -3,9 +3,11 @@
 //! parameters to the extension's functions and returns their JSON; it knows
 //! nothing about fields, filters or orderings.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod observe;
 pub mod query;
 pub mod routes;
 

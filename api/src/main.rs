@@ -1,6 +1,7 @@
 //! `crm-api`: reads the configuration, opens the pool and serves.
 
 use anyhow::Context;
+use api::config::LogFormat;
 use api::{db, AppState, Config};
 use tracing_subscriber::EnvFilter;
 
@@ -14,20 +15,31 @@ async fn main() {
 
 async fn run() -> anyhow::Result<()> {
     dotenvy::dotenv().ok();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let config = Config::from_env()?;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
     let pool = db::pool(&config)?;
     // Start even when the database is down: requests get 503 until it is back.
-    if let Err(error) = db::stats(&pool).await {
+    if let Err(error) = db::ping(&pool).await {
         tracing::warn!(%error, "database not reachable yet");
     }
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
-    tracing::info!("serving http://{}/api/contacts/", listener.local_addr()?);
-    let state = AppState { pool, public_base_url: config.public_base_url.clone() };
+    let (address, narrowed) = config.listen_address();
+    if let Some(why) = &narrowed {
+        tracing::warn!("{why}");
+    } else if config.tokens.is_empty() {
+        tracing::warn!("API_TOKENS is not set: no authentication (loopback only)");
+    }
+    let listener =
+        tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    tracing::info!(
+        authentication = if config.tokens.is_empty() { "off" } else { "bearer tokens" },
+        "serving http://{}/api/contacts/",
+        listener.local_addr()?
+    );
+    let state = AppState::new(pool, &config);
     api::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

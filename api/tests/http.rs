@@ -1,58 +1,14 @@
 //! The API over HTTP: a real server on an ephemeral port, in front of the
 //! extension, each test on its own sandbox schema.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use api::{db, AppState, Config};
+use common::{client, get, start, support};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{ContactSpec, Sandbox};
-
-/// A running API and its base URL.
-struct Server {
-    base: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-async fn start(database_url: &str, settings: &[(&str, &str)]) -> Server {
-    let mut env: Vec<(String, String)> = vec![("DATABASE_URL".into(), database_url.into())];
-    env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_lookup(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap();
-    let pool = db::pool(&config).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState { pool, public_base_url: config.public_base_url.clone() };
-    tokio::spawn(api::serve(listener, state, async {
-        let _ = rx.await;
-    }));
-    Server { base, shutdown: Some(tx) }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-async fn get(url: &str) -> (StatusCode, String, Value) {
-    let response = client().get(url).send().await.unwrap();
-    let status = response.status();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let body = response.text().await.unwrap();
-    let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-    (status, content_type, json)
-}
 
 async fn three_contacts(sandbox: &Sandbox) -> Vec<i64> {
     let address = sandbox.add_address("Main Street", "Berlin", "10115", "Germany").await;

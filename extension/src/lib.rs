@@ -18,11 +18,12 @@ mod db;
 mod error;
 mod fields;
 mod json_text;
+mod openapi;
 mod page;
-mod params;
+pub mod params;
 mod projection;
 mod service;
-mod sql;
+pub mod sql;
 mod values;
 mod variants;
 
@@ -93,6 +94,13 @@ fn contacts(params: default!(JsonB, "'{}'")) -> SetOfIterator<'static, pgrx::com
 #[pg_extern(stable, parallel_safe)]
 fn contact(id: i64) -> Option<JsonText> {
     ok_or_raise(service::contact(id)).map(JsonText)
+}
+
+/// The OpenAPI 3 description of the HTTP API, generated from the query
+/// language's field table (the API serves it at /api/schema/).
+#[pg_extern(immutable, parallel_safe)]
+fn openapi() -> JsonText {
+    JsonText(openapi::document().to_string())
 }
 
 /// `{"total_contacts", "contacts_with_address", "contacts_with_relationship"}`.

@@ -16,6 +16,19 @@ use crate::values::{self, IntegerLiteral};
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u64 = 1000;
+/// Longest text a filter or search takes (Django's CharField message).
+/// Longer than any column, so a longer value could match nothing anyway.
+pub const MAX_TEXT_LENGTH: usize = 1000;
+/// Most search terms in one request: each is a union of index scans.
+pub const MAX_SEARCH_TERMS: usize = 20;
+
+fn check_length(value: &str) -> Result<(), String> {
+    let length = value.chars().count();
+    if length > MAX_TEXT_LENGTH {
+        return Err(format!("Ensure this value has at most {MAX_TEXT_LENGTH} characters (it has {length})."));
+    }
+    Ok(())
+}
 
 /// Query parameters as strings, keyed and sorted by name.
 pub type RawParams = BTreeMap<String, String>;
@@ -152,7 +165,13 @@ pub fn parse_list_request(raw: &RawParams) -> Result<ListRequest, QueryError> {
                 Ok(ordering) => request.ordering = ordering,
                 Err(message) => errors.add(key, message),
             },
-            fields::SEARCH => request.search_terms = split_search_terms(value),
+            fields::SEARCH => match check_length(value).map(|()| split_search_terms(value)) {
+                Ok(terms) if terms.len() > MAX_SEARCH_TERMS => {
+                    errors.add(key, format!("Use at most {MAX_SEARCH_TERMS} search terms."))
+                }
+                Ok(terms) => request.search_terms = terms,
+                Err(message) => errors.add(key, message),
+            },
             fields::CURSOR => {
                 let token = value.trim();
                 request.page = PageRequest::Cursor((!token.is_empty()).then(|| token.to_string()));
@@ -267,6 +286,7 @@ fn parse_filter(key: &str, value: &str) -> Result<Option<Filter>, String> {
     if value.is_empty() {
         return Ok(None);
     }
+    check_length(value)?;
     let value = match (lookup, field.value_type()) {
         (Lookup::Icontains, _) | (_, ValueType::Text) => Value::Text(value.to_owned()),
         (_, ValueType::BigInt | ValueType::Int) => Value::Integer(values::parse_integer(value)?),
@@ -439,6 +459,18 @@ mod tests {
         assert_eq!(names(&[]), "-created,-id");
         assert_eq!(names(&[("ordering", "address__city")]), "address__city,id");
         assert_eq!(names(&[("ordering", "-id,created")]), "-id,created");
+    }
+
+    #[test]
+    fn text_and_search_are_bounded() {
+        let long = "x".repeat(MAX_TEXT_LENGTH + 1);
+        assert_eq!(
+            error_body(&[("address__city", &long)]),
+            r#"{"address__city":["Ensure this value has at most 1000 characters (it has 1001)."]}"#
+        );
+        assert!(parse(&[("search", &"x".repeat(MAX_TEXT_LENGTH))]).is_ok());
+        let many = vec!["t"; MAX_SEARCH_TERMS + 1].join(" ");
+        assert_eq!(error_body(&[("search", &many)]), r#"{"search":["Use at most 20 search terms."]}"#);
     }
 
     #[test]

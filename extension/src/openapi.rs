@@ -1,0 +1,188 @@
+//! The OpenAPI description of the HTTP API, generated from the query
+//! language's tables: the API serves it as is at /api/schema/, so the
+//! documented parameters are always the accepted ones.
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::fields::{self, Lookup, ValueType};
+use crate::params::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+
+fn value_schema(ty: ValueType) -> Json {
+    match ty {
+        ValueType::BigInt => json!({"type": "integer", "format": "int64"}),
+        ValueType::Int => json!({"type": "integer", "format": "int32"}),
+        ValueType::Text => json!({"type": "string"}),
+        ValueType::Timestamp => json!({"type": "string", "format": "date-time"}),
+        ValueType::Date => json!({"type": "string", "format": "date"}),
+    }
+}
+
+fn lookup_description(field: &fields::Field, lookup: Lookup) -> String {
+    let target = if field.is_multi_column() {
+        field.columns.iter().map(|c| c.output_key()).collect::<Vec<_>>().join(" or ")
+    } else {
+        field.name.to_string()
+    };
+    match lookup {
+        Lookup::Exact => format!("{target} equals the value"),
+        Lookup::Icontains => format!("{target} contains the value, case-insensitively (% _ \\ are literal)"),
+        Lookup::Gte => format!("{target} ≥ the value"),
+        Lookup::Lte => format!("{target} ≤ the value"),
+        Lookup::Gt => format!("{target} > the value"),
+        Lookup::Lt => format!("{target} < the value"),
+    }
+}
+
+/// Every filter parameter, from `fields::FIELDS`.
+fn filter_parameters() -> Vec<Json> {
+    let mut parameters = Vec::new();
+    for field in fields::FIELDS {
+        for (lookup, name) in field.lookups.iter().zip(field.parameter_names()) {
+            let schema =
+                if *lookup == Lookup::Icontains { json!({"type": "string"}) } else { value_schema(field.value_type()) };
+            parameters.push(json!({
+                "name": name,
+                "in": "query",
+                "required": false,
+                "schema": schema,
+                "description": lookup_description(field, *lookup),
+            }));
+        }
+    }
+    parameters
+}
+
+fn control_parameters() -> Vec<Json> {
+    let ordering: Vec<&str> = fields::ordering_fields().map(|f| f.name).collect();
+    let searched: Vec<&str> = fields::FIELDS.iter().filter(|f| f.searchable).map(|f| f.name).collect();
+    vec![
+        json!({"name": "page", "in": "query", "schema": {"type": "string"},
+               "description": "Page number from 1, or `last`. Past the end: 404."}),
+        json!({"name": "page_size", "in": "query",
+               "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE}}),
+        json!({"name": "ordering", "in": "query", "schema": {"type": "string"},
+               "description": format!("Comma-separated fields, `-` for descending (default `-created`). Fields: {}.",
+                                      ordering.join(", "))}),
+        json!({"name": "search", "in": "query", "schema": {"type": "string"},
+               "description": format!("Terms separated by spaces or commas; each must be contained in one of: {}.",
+                                      searched.join(", "))}),
+        json!({"name": "cursor", "in": "query", "schema": {"type": "string"},
+               "description": "Keyset pagination: empty to start, then the token of a `next`/`previous` link."}),
+        json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json"]}}),
+    ]
+}
+
+fn contact_schema() -> Json {
+    let mut properties = Map::new();
+    for output in fields::CONTACT.iter() {
+        let mut schema = value_schema(output.column.ty);
+        if output.column.nullable {
+            schema["nullable"] = json!(true);
+        }
+        properties.insert(output.key.to_string(), schema);
+    }
+    let required: Vec<&str> = fields::CONTACT.iter().map(|o| o.key).collect();
+    json!({"type": "object", "properties": properties, "required": required})
+}
+
+fn response(description: &str, schema: &str) -> Json {
+    json!({"description": description,
+           "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn errors() -> Map<String, Json> {
+    let mut map = Map::new();
+    map.insert("401".into(), response("Missing or invalid bearer token", "Detail"));
+    map.insert("503".into(), response("Database unavailable", "Detail"));
+    map.insert("504".into(), response("Statement timeout", "Detail"));
+    map
+}
+
+/// The OpenAPI 3 document.
+pub fn document() -> Json {
+    let mut list_parameters = control_parameters();
+    list_parameters.extend(filter_parameters());
+    let mut list_responses = errors();
+    list_responses.insert(
+        "200".into(),
+        json!({"description": "A page (page numbers) or a keyset page (`cursor`)",
+               "content": {"application/json": {"schema": {"oneOf": [
+                   {"$ref": "#/components/schemas/Page"}, {"$ref": "#/components/schemas/CursorPage"}]}}}}),
+    );
+    list_responses.insert("400".into(), response("Invalid parameters, by parameter", "ParameterErrors"));
+    list_responses.insert("404".into(), response("Invalid page or cursor", "Detail"));
+    let mut detail_responses = errors();
+    detail_responses.insert("200".into(), response("The contact", "Contact"));
+    detail_responses.insert("404".into(), response("No such contact", "Detail"));
+    let mut stats_responses = errors();
+    stats_responses.insert("200".into(), response("Counts", "Stats"));
+    let security = json!([{"bearer": []}]);
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "crm-contacts", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "CRM contacts: filters, ordering, search and pagination served by PostgreSQL."},
+        "paths": {
+            "/api/contacts/": {"get": {"operationId": "listContacts", "parameters": list_parameters,
+                                       "responses": list_responses, "security": security}},
+            "/api/contacts/{id}/": {"get": {"operationId": "getContact",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
+                "responses": detail_responses, "security": security}},
+            "/api/contacts/stats/": {"get": {"operationId": "contactStats", "responses": stats_responses, "security": security}},
+            "/health": {"get": {"operationId": "health", "responses": {"200": {"description": "Alive"}}}},
+            "/ready": {"get": {"operationId": "ready", "responses": {"200": {"description": "Database reachable"},
+                                                                    "503": {"description": "Database unreachable"}}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Contact": contact_schema(),
+                "Page": {"type": "object", "required": ["count", "next", "previous", "results"], "properties": {
+                    "count": {"type": "integer"}, "next": {"type": "string", "nullable": true},
+                    "previous": {"type": "string", "nullable": true},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/Contact"}}}},
+                "CursorPage": {"type": "object", "required": ["next", "previous", "results"], "properties": {
+                    "next": {"type": "string", "nullable": true}, "previous": {"type": "string", "nullable": true},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/Contact"}}}},
+                "Stats": {"type": "object", "properties": {
+                    "total_contacts": {"type": "integer"}, "contacts_with_address": {"type": "integer"},
+                    "contacts_with_relationship": {"type": "integer"}}},
+                "Detail": {"type": "object", "properties": {"detail": {"type": "string"}}},
+                "ParameterErrors": {"type": "object",
+                                    "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_filter_parameter_is_documented() {
+        let doc = document();
+        let documented: Vec<&str> = doc["paths"]["/api/contacts/"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in fields::filter_parameter_names() {
+            assert!(documented.contains(&name.as_str()), "{name}");
+        }
+        for name in fields::CONTROL_PARAMETERS {
+            assert!(documented.contains(&name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_contact_schema_follows_the_output_table() {
+        let doc = document();
+        let contact = &doc["components"]["schemas"]["Contact"];
+        let keys: Vec<&String> = contact["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), fields::CONTACT.len());
+        assert_eq!(contact["properties"]["created"]["format"], "date-time");
+        assert_eq!(contact["properties"]["city"]["nullable"], true);
+        assert!(contact["properties"]["first_name"].get("nullable").is_none());
+    }
+}
