@@ -1,9 +1,9 @@
 //! The connection pool and the three calls into the extension. Each returns
 //! the JSON text PostgreSQL produced; the API never re-serializes it.
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
-use tokio_postgres::{CancelToken, NoTls};
+use tokio_postgres::NoTls;
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -31,27 +31,32 @@ pub fn pool(config: &Config) -> anyhow::Result<Pool> {
         .build()?)
 }
 
-/// Cancels the session's running query if dropped before `disarm`: when a
-/// client goes away, hyper drops the request's future, and PostgreSQL
-/// should not go on working for nobody.
-struct CancelOnDrop {
-    token: Option<CancelToken>,
+/// A pooled session while its query runs. If dropped before `finish` (the
+/// client went away and hyper dropped the request's future), the query is
+/// cancelled and the session leaves the pool for good, so that a late
+/// cancel can never hit the next request on the same connection.
+struct RunningQuery {
+    session: Option<Object>,
 }
 
-impl CancelOnDrop {
-    fn disarm(mut self) {
-        self.token = None;
+impl RunningQuery {
+    fn finish(mut self) {
+        // Back to the pool: the query is over, whatever its result.
+        self.session.take();
     }
 }
 
-impl Drop for CancelOnDrop {
+impl Drop for RunningQuery {
     fn drop(&mut self) {
-        if let Some(token) = self.token.take() {
+        if let Some(session) = self.session.take() {
             tracing::info!("client went away: cancelling its query");
+            let token = session.cancel_token();
+            let detached = Object::take(session);
             tokio::spawn(async move {
                 if let Err(error) = token.cancel_query(NoTls).await {
                     tracing::warn!(%error, "could not cancel the query");
                 }
+                drop(detached);
             });
         }
     }
@@ -63,12 +68,15 @@ async fn call(
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Option<String>, ApiError> {
-    let client = pool.get().await?;
-    let guard = CancelOnDrop { token: Some(client.cancel_token()) };
-    let statement = client.prepare_cached(sql).await?;
-    let row = client.query_one(&statement, params).await?;
-    guard.disarm();
-    Ok(row.get(0))
+    let running = RunningQuery { session: Some(pool.get().await?) };
+    let session = running.session.as_ref().expect("set above");
+    let result = async {
+        let statement = session.prepare_cached(sql).await?;
+        session.query_one(&statement, params).await
+    }
+    .await;
+    running.finish();
+    Ok(result?.get(0))
 }
 
 /// A round trip to the database through the pool.

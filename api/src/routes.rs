@@ -1,6 +1,7 @@
 //! The HTTP surface: three GET endpoints under /api/contacts/, Django's
 //! trailing-slash redirects, and JSON for everything else.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
@@ -77,9 +78,9 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
 
 const NO_SUCH_CONTACT: &str = "No AppUser matches the given query.";
 
-async fn detail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    // DRF answers a malformed id as a plain 404.
-    let id: i64 = id.parse().map_err(|_| ApiError::NotFound("Not found."))?;
+async fn detail(State(state): State<AppState>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    // DRF answers a malformed id (not a number, not even UTF-8) as a plain 404.
+    let id: i64 = id.ok().and_then(|Path(id)| id.parse().ok()).ok_or(ApiError::NotFound("Not found."))?;
     match db::contact(&state.pool, id).await? {
         Some(contact) => Ok(json_ok(contact)),
         None => Err(ApiError::NotFound(NO_SUCH_CONTACT)),
