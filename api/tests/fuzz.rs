@@ -15,29 +15,10 @@ use common::{start, support};
 use futures_util::stream::{self, StreamExt};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::Sandbox;
+use support::{Rng, Sandbox};
 
 const REQUESTS: usize = 100_000;
 const CONCURRENCY: usize = 16;
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 const HOSTILE: &[&str] = &[
     "'",
@@ -119,7 +100,7 @@ const HOSTILE: &[&str] = &[
 fn random_text(rng: &mut Rng, vocabulary: &[String]) -> String {
     match rng.below(10) {
         0 => {
-            let unit = rng.pick(HOSTILE);
+            let unit = *rng.pick(HOSTILE);
             unit.repeat(1 + rng.below(4000 / unit.len().max(1)))
         }
         1 => (0..rng.below(40)).map(|_| char::from_u32(0x20 + rng.below(0x2FFF) as u32).unwrap_or('?')).collect(),
@@ -152,7 +133,7 @@ fn random_request(rng: &mut Rng, parameters: &[String]) -> String {
     for _ in 0..rng.below(7) {
         let key = match rng.below(6) {
             0 => random_text(rng, parameters),
-            1 => format!("{}__{}", parameters[rng.below(parameters.len())], rng.pick(HOSTILE)),
+            1 => format!("{}__{}", parameters[rng.below(parameters.len())], *rng.pick(HOSTILE)),
             _ => parameters[rng.below(parameters.len())].clone(),
         };
         let value = random_text(rng, parameters);

@@ -9,31 +9,9 @@
 mod support;
 
 use serde_json::{json, Map, Value};
-use support::Sandbox;
+use support::{Rng, Sandbox};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
-
-/// A small deterministic generator (SplitMix64): the same seed, the same cases.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const FIRST: &[&str] =
     &["Paul", "Paula", "Pauline", "Anna", "Zoë", "ZOË", "Jean-Luc", "Ana", "Anne", "Mary", "Maryam", "O'Brien"];

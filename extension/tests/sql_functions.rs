@@ -355,15 +355,7 @@ async fn variants_switch_at_run_time_and_report_themselves() {
 /// removes the extension.
 #[tokio::test]
 async fn dropping_the_extension_leaves_all_data_intact() {
-    let admin_url = std::env::var("TEST_ADMIN_DATABASE_URL").unwrap_or_else(|_| {
-        let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env");
-        dotenvy::from_path_iter(env_file)
-            .unwrap()
-            .filter_map(Result::ok)
-            .find(|(k, _)| k == "TEST_ADMIN_DATABASE_URL")
-            .map(|(_, v)| v)
-            .expect("TEST_ADMIN_DATABASE_URL")
-    });
+    let admin_url = support::setting("TEST_ADMIN_DATABASE_URL");
     let admin = support::connect(&admin_url).await;
     let scratch = format!("crm_drop_test_{}", std::process::id());
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {scratch}")).await.unwrap();

@@ -14,17 +14,44 @@ use tokio_postgres::{Client, NoTls};
 
 pub const SCHEMA_SQL: &str = include_str!("../../sql/schema.sql");
 
-/// TEST_DATABASE_URL from the environment or the workspace's `.env`
-/// (written by scripts/setup.sh).
-pub fn test_database_url() -> String {
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        return url;
+/// A setting from the environment or the workspace's `.env` (written by
+/// scripts/setup.sh).
+pub fn setting(name: &str) -> String {
+    if let Ok(value) = std::env::var(name) {
+        return value;
     }
     let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env");
     dotenvy::from_path_iter(env_file)
         .ok()
-        .and_then(|mut vars| vars.find_map(|v| v.ok().filter(|(k, _)| k == "TEST_DATABASE_URL").map(|(_, v)| v)))
-        .expect("TEST_DATABASE_URL is not set: run scripts/setup.sh (make setup) first")
+        .and_then(|mut vars| vars.find_map(|v| v.ok().filter(|(k, _)| k == name).map(|(_, v)| v)))
+        .unwrap_or_else(|| panic!("{name} is not set: run scripts/setup.sh (make setup) first"))
+}
+
+pub fn test_database_url() -> String {
+    setting("TEST_DATABASE_URL")
+}
+
+/// A small deterministic generator (SplitMix64): the same seed, the same
+/// test cases, on every run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
 }
 
 pub async fn connect(url: &str) -> Client {

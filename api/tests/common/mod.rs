@@ -53,14 +53,5 @@ pub async fn get(url: &str) -> (StatusCode, String, Value) {
     (status, content_type, json)
 }
 
-/// A setting from the environment or the workspace's `.env`.
-pub fn setting(name: &str) -> String {
-    if let Ok(value) = std::env::var(name) {
-        return value;
-    }
-    let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env");
-    dotenvy::from_path_iter(env_file)
-        .ok()
-        .and_then(|mut vars| vars.find_map(|v| v.ok().filter(|(k, _)| k == name).map(|(_, v)| v)))
-        .unwrap_or_else(|| panic!("{name} is not set: run scripts/setup.sh first"))
-}
+#[allow(unused_imports)]
+pub use support::setting;

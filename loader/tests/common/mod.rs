@@ -6,16 +6,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use loader::LoadConfig;
 use tokio_postgres::{Client, NoTls};
 
-fn test_database_url() -> String {
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        return url;
-    }
-    let env_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env");
-    dotenvy::from_path_iter(env_file)
-        .ok()
-        .and_then(|pairs| pairs.flatten().find(|(k, _)| k == "TEST_DATABASE_URL").map(|(_, v)| v))
-        .expect("TEST_DATABASE_URL is not set (environment or .env): run scripts/setup.sh")
-}
+#[path = "../../../tests/support/mod.rs"]
+pub mod support;
+
+use support::test_database_url;
 
 /// The reference instant of every test load.
 pub fn now() -> DateTime<Utc> {
