@@ -1,7 +1,7 @@
 # crm-contacts: the two commands of the README, and a few more.
 #   make run   set up PostgreSQL + extension + demo data, then serve the API
 #   make test  set up, then run every test
-.PHONY: setup demo-data run test bench lint
+.PHONY: setup demo-data run test bench bench-sql lint
 
 # Contacts loaded by `make run` into an empty database.
 DEMO_COUNT ?= 100000
@@ -18,8 +18,20 @@ run: demo-data
 test: setup
 	cargo test --workspace
 
+# Benchmark: builds the API and the bench, starts the API on its own port,
+# runs every variant through HTTP, stops the API. BENCH_FLAGS for more,
+# e.g. make bench BENCH_FLAGS="--variants trgm,full --reps 2".
+BENCH_PORT ?= 8077
+BENCH_FLAGS ?=
 bench: setup
-	cargo run --release -p bench
+	cargo build --release -p api -p bench
+	@set -e; API_BIND=127.0.0.1:$(BENCH_PORT) ./target/release/crm-api > target/bench-api.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null' EXIT INT TERM; \
+	./target/release/bench --api-url http://127.0.0.1:$(BENCH_PORT) --api-wait 30 $(BENCH_FLAGS)
+
+# The same through the SQL function, without the API.
+bench-sql: setup
+	cargo run --release -p bench -- --via sql $(BENCH_FLAGS)
 
 lint:
 	cargo fmt --all --check

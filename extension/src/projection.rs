@@ -62,9 +62,12 @@ fn create_tables(n: &Names) -> Vec<String> {
             "CREATE TABLE {} (field text NOT NULL, value text NOT NULL, PRIMARY KEY (field, value))",
             n.q(DICTIONARY)
         ),
+        // Every write updates a slot: pages with room for HOT updates, and
+        // an autovacuum that does not wait for a fifth of the table to die.
         format!(
             "CREATE TABLE {} (slot integer PRIMARY KEY, n bigint NOT NULL, \
-             with_address bigint NOT NULL, with_relationship bigint NOT NULL)",
+             with_address bigint NOT NULL, with_relationship bigint NOT NULL) \
+             WITH (fillfactor = 10, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 200)",
             n.q(COUNTER)
         ),
     ]

@@ -83,10 +83,20 @@ fn numbered_page(client: &SpiClient<'_>, request: &ListRequest, context: &Contex
         }
         _ => Strategy::Ordered,
     };
-    let queries = sql::page_queries(request, context, Window::Offset { offset: window.offset }, strategy);
+    // Past the middle, the page is nearer the end: read it backward.
+    let on_page = request.page_size.min(count.saturating_sub(window.offset));
+    let backward = strategy == Strategy::Ordered && window.offset > count / 2;
+    let read = if backward {
+        Window::FromEnd { offset: count - window.offset - on_page, limit: on_page }
+    } else {
+        Window::Offset { offset: window.offset }
+    };
     let mut rows = Vec::with_capacity(request.page_size as usize);
-    for query in &queries {
+    for query in &sql::page_queries(request, context, read, strategy) {
         rows.extend(db::contacts(client, query)?);
+    }
+    if backward {
+        rows.reverse();
     }
     Ok(Page::Numbered { count, window, rows })
 }

@@ -364,6 +364,13 @@ pub enum Window<'a> {
     Offset {
         offset: u64,
     },
+    /// `limit` rows after skipping `offset` from the end of the ordering,
+    /// read in reverse (the caller flips them back): a page near the end
+    /// skips few rows instead of almost all of them.
+    FromEnd {
+        offset: u64,
+        limit: u64,
+    },
     /// Keyset pagination from a position (`None`: the first page); reads
     /// one row more than the page to tell whether there is a next page.
     Keyset {
@@ -492,6 +499,13 @@ pub fn page_queries(request: &ListRequest, context: &Context, window: Window, st
     let mut offset_value = None;
     match window {
         Window::Offset { offset } => offset_value = Some(offset.min(i64::MAX as u64) as i64),
+        Window::FromEnd { offset, limit } => {
+            for t in &mut terms {
+                t.descending = !t.descending;
+            }
+            offset_value = Some(offset.min(i64::MAX as u64) as i64);
+            limit_value = limit.min(i64::MAX as u64) as i64;
+        }
         Window::Keyset { position } => {
             limit_value += 1;
             if let Some(position) = position {
@@ -754,6 +768,14 @@ mod tests {
             "{}",
             q.text
         );
+    }
+
+    #[test]
+    fn pages_near_the_end_are_read_backward() {
+        let q = page_queries(&request(&[]), &Context::tables(), Window::FromEnd { offset: 3, limit: 7 }, Strategy::Ordered)
+            .remove(0);
+        assert!(q.text.ends_with("ORDER BY u.created, u.id LIMIT $1 OFFSET $2"), "{}", q.text);
+        assert_eq!(q.args, [Arg::Int8(7), Arg::Int8(3)]);
     }
 
     #[test]

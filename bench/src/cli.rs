@@ -1,0 +1,183 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Parser, ValueEnum};
+
+use crate::scenarios::{DEFAULT_CURSOR_DEPTHS, WALK_PAGE_SIZE};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// GET requests to the running API.
+    Http,
+    /// crm.contacts_page() & co. on a database session: no HTTP.
+    Sql,
+}
+
+/// Measures crm-contacts the way the original's benchmark did (SPEC §5)
+/// over every index variant in one run, and beyond: plans, query counts,
+/// page-number against cursor pagination, HTTP against SQL.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "bench", version)]
+pub struct Args {
+    /// Through the HTTP API (default) or straight through the SQL function.
+    #[arg(long, value_enum, default_value_t = Via::Http)]
+    pub via: Via,
+
+    /// The running API (`cargo run --release -p api`).
+    #[arg(long, env = "API_URL", default_value = "http://127.0.0.1:8000")]
+    pub api_url: String,
+
+    /// Seconds to wait for the API to answer before giving up (for a
+    /// freshly started API).
+    #[arg(long, default_value_t = 0)]
+    pub api_wait: u64,
+
+    /// Bearer token for the API, when it requires one (API_TOKENS).
+    #[arg(long, env = "API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+
+    /// The database the API serves (also read from .env): the bench switches
+    /// its index variants, reads its sample values and plans. Needs the
+    /// tables' owner (crm_owner).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Index variants to measure, in this order [default: every variant
+    /// crm.variant() lists]. The variant active at the start is restored.
+    #[arg(long, value_delimiter = ',')]
+    pub variants: Vec<String>,
+
+    /// Scenarios: ids, groups (e.g. sort_by_attribute), `pagination`,
+    /// `cursor` or `all` [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub scenarios: Vec<String>,
+
+    /// Measured repetitions per scenario (after the warm-up).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reps: u64,
+
+    /// Unmeasured requests before the repetitions.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
+
+    /// Repetitions per sampled page [default: --reps].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub page_reps: Option<u64>,
+
+    /// Page sizes of the pagination sampling (1..=1000).
+    #[arg(long, value_delimiter = ',', default_values_t = [1000u64, 50])]
+    pub page_sizes: Vec<u64>,
+
+    /// Random pages per page size, besides first, middle and last.
+    #[arg(long, default_value_t = 10)]
+    pub random_pages: usize,
+
+    /// Depths (rows before the page, multiples of 1000) where cursor pages
+    /// and page-number pages are compared.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_CURSOR_DEPTHS)]
+    pub cursor_depths: Vec<u64>,
+
+    /// Seconds the walk along `next` links may take per variant to reach
+    /// the cursor depths (deeper ones are reported as not reached).
+    #[arg(long, default_value_t = 120)]
+    pub cursor_walk_budget: u64,
+
+    /// Random contacts of the detail scenario.
+    #[arg(long, default_value_t = 3)]
+    pub detail_ids: usize,
+
+    /// Seed of the sample values and random pages.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Statement timeout (ms) of the measuring session with --via sql; the
+    /// API has its own (DB_STATEMENT_TIMEOUT, also 30 s by default).
+    #[arg(long, default_value_t = 30_000)]
+    pub statement_timeout: u64,
+
+    /// Where the result files go.
+    #[arg(long, default_value = "benchmark_results")]
+    pub out_dir: PathBuf,
+
+    /// Do not draw the PNG charts.
+    #[arg(long)]
+    pub no_charts: bool,
+
+    /// Write no files (console table only).
+    #[arg(long)]
+    pub no_export: bool,
+
+    /// Do not collect plans with crm.explain (no query counts then).
+    #[arg(long)]
+    pub no_explain: bool,
+
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Args {
+    pub fn validate(&self) -> Result<()> {
+        if self.database_url.as_deref().is_none_or(str::is_empty) {
+            bail!("DATABASE_URL is not set: pass --database-url or run scripts/setup.sh, which writes .env");
+        }
+        if let Some(bad) = self.page_sizes.iter().find(|s| !(1..=1000).contains(*s)) {
+            bail!("--page-sizes: {bad} is outside 1..=1000 (the API's maximum page size)");
+        }
+        if self.page_sizes.is_empty() {
+            bail!("--page-sizes: give at least one page size");
+        }
+        if let Some(bad) = self.cursor_depths.iter().find(|d| *d % WALK_PAGE_SIZE != 0) {
+            bail!("--cursor-depths: {bad} is not a multiple of {WALK_PAGE_SIZE} (the walk's page size)");
+        }
+        if self.statement_timeout == 0 {
+            bail!("--statement-timeout must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn page_reps(&self) -> u64 {
+        self.page_reps.unwrap_or(self.reps)
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        let mut all = vec!["bench", "--database-url", "postgres://u@h/db"];
+        all.extend_from_slice(args);
+        Args::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let a = parse(&[]);
+        assert_eq!((a.via, a.reps, a.warmup, a.page_reps()), (Via::Http, 5, 1, 5));
+        assert_eq!(a.page_sizes, [1000, 50]);
+        assert_eq!(a.random_pages, 10);
+        assert_eq!(a.statement_timeout, 30_000);
+        assert!(a.variants.is_empty() && a.scenarios.is_empty());
+        assert!(a.validate().is_ok());
+    }
+
+    #[test]
+    fn lists_and_checks() {
+        let a = parse(&["--variants", "trgm,full", "--via", "sql", "--reps", "2", "--scenarios", "search,cursor"]);
+        assert_eq!(a.variants, ["trgm", "full"]);
+        assert_eq!(a.scenarios, ["search", "cursor"]);
+        assert_eq!((a.via, a.reps), (Via::Sql, 2));
+        assert!(parse(&["--page-sizes", "2000"]).validate().is_err());
+        assert!(parse(&["--cursor-depths", "0,1500"]).validate().is_err());
+        assert!(Args::try_parse_from(["bench", "--reps", "0"]).is_err());
+        let no_url = Args::try_parse_from(["bench", "--database-url", ""]).unwrap();
+        assert!(no_url.validate().unwrap_err().to_string().contains("DATABASE_URL"));
+    }
+}

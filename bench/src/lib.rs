@@ -1,0 +1,74 @@
+//! The crm-contacts benchmark: the original's scenarios (SPEC §5) over every
+//! index variant in one run, through the HTTP API or straight through the
+//! SQL function, with plans, query counts and page-number against cursor
+//! pagination; results as the original's files plus charts and a report.
+//!
+//! - [`cli`]: the command line; [`runner`]: the run (variants, scenarios,
+//!   pages, the cursor walk); [`scenarios`]: what is requested;
+//! - [`client`]: HTTP and SQL behind one trait; [`db`]: the bench's own
+//!   session (variants, sample values, `crm.explain`);
+//! - [`stats`]: percentiles; [`plan`]: EXPLAIN summaries;
+//! - [`export`]: JSON and CSV; [`charts`]: PNG; [`report`]: REPORT.md;
+//!   [`console`]: the table printed at the end.
+
+pub mod charts;
+pub mod cli;
+pub mod client;
+pub mod console;
+pub mod db;
+pub mod export;
+pub mod format;
+pub mod original;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod results;
+pub mod rng;
+pub mod runner;
+pub mod scenarios;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+pub use cli::{Args, Via};
+pub use results::RunResults;
+
+/// Runs the bench as `args` say and writes its files (unless
+/// `--no-export`); returns the results and the files written.
+pub async fn run(args: &Args) -> Result<(RunResults, Vec<PathBuf>)> {
+    let results = runner::run(args).await?;
+    let files = if args.no_export { Vec::new() } else { export_all(&results, &args.out_dir, !args.no_charts)? };
+    Ok((results, files))
+}
+
+/// Writes every file of a run into `dir`: JSON and CSV, pagination reports
+/// per page size, charts (when `charts`), and REPORT.md.
+pub fn export_all(run: &RunResults, dir: &Path, charts: bool) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let files = export::OutputFiles::new(dir, &run.meta.timestamp);
+    let mut written = Vec::new();
+    export::write_results_json(&files.results_json(), run)?;
+    written.push(files.results_json());
+    export::write_results_csv(&files.results_csv(), run)?;
+    written.push(files.results_csv());
+    for size in run.page_sizes() {
+        export::write_pagination_json(&files.pagination_json(size), run, size)?;
+        written.push(files.pagination_json(size));
+        export::write_pagination_csv(&files.pagination_csv(size), run, size)?;
+        written.push(files.pagination_csv(size));
+    }
+    if charts {
+        charts::scenario_chart(&files.charts_png(), run)?;
+        written.push(files.charts_png());
+        for size in run.page_sizes() {
+            charts::pagination_chart(&files.pagination_png(size), run, size)?;
+            written.push(files.pagination_png(size));
+        }
+    }
+    std::fs::write(files.report(), report::render(run, &files, charts))
+        .with_context(|| format!("cannot write {}", files.report().display()))?;
+    written.push(files.report());
+    Ok(written)
+}
