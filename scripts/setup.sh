@@ -158,7 +158,10 @@ setup_database() {
     local db=$1
     if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
         log "creating database $db"
-        psql_admin -c "CREATE DATABASE \"$db\" OWNER \"$DB_USER\""
+        # Text sorts by code point (what C.UTF-8 does too), compared with
+        # memcmp and abbreviated keys: text B-tree builds take half the
+        # time. Case folding (ILIKE, trigrams) stays Unicode-aware: C.UTF-8.
+        psql_admin -c "CREATE DATABASE \"$db\" OWNER \"$DB_USER\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"
     fi
     # The SQL objects of an installed extension only change with DROP/CREATE
     # (or ALTER EXTENSION UPDATE between versions). Re-creating is safe because

@@ -48,20 +48,14 @@ fn flat_columns() -> Vec<&'static str> {
     fields::CONTACT.iter().map(|o| o.key).collect()
 }
 
+/// The tables, without the primary keys of the projection and the
+/// dictionary: `primary_keys` adds them once they are filled (one sorted
+/// build beats millions of insertions into a B-tree).
 fn create_tables(n: &Names) -> Vec<String> {
-    let columns: Vec<String> = fields::CONTACT
-        .iter()
-        .map(|o| {
-            let pk = if o.key == "id" { " PRIMARY KEY" } else { "" };
-            format!("{} {}{pk}", o.key, o.column.ty.sql_type())
-        })
-        .collect();
+    let columns: Vec<String> = fields::CONTACT.iter().map(|o| format!("{} {}", o.key, o.column.ty.sql_type())).collect();
     vec![
         format!("CREATE TABLE {} ({})", n.q(FLAT), columns.join(", ")),
-        format!(
-            "CREATE TABLE {} (field text NOT NULL, value text NOT NULL, PRIMARY KEY (field, value))",
-            n.q(DICTIONARY)
-        ),
+        format!("CREATE TABLE {} (field text NOT NULL, value text NOT NULL)", n.q(DICTIONARY)),
         // Every write updates a slot: pages with room for HOT updates, and
         // an autovacuum that does not wait for a fifth of the table to die.
         format!(
@@ -73,17 +67,50 @@ fn create_tables(n: &Names) -> Vec<String> {
     ]
 }
 
+fn primary_keys(n: &Names) -> Vec<String> {
+    vec![
+        format!("ALTER TABLE {} ADD PRIMARY KEY (id)", n.q(FLAT)),
+        format!("ALTER TABLE {} ADD PRIMARY KEY (field, value)", n.q(DICTIONARY)),
+    ]
+}
+
 /// The columns whose values go to the dictionary.
-pub fn dictionary_keys() -> Vec<&'static str> {
-    let mut keys: Vec<&'static str> = Vec::new();
+fn dictionary_columns() -> Vec<&'static fields::Column> {
+    let mut columns: Vec<&'static fields::Column> = Vec::new();
     for field in fields::FIELDS {
         for column in field.columns.iter().filter(|c| c.few_values) {
-            if !keys.contains(&column.output_key()) {
-                keys.push(column.output_key());
+            if !columns.contains(&column) {
+                columns.push(column);
             }
         }
     }
-    keys
+    columns
+}
+
+/// The dictionary's keys: the projection's names of `dictionary_columns`.
+pub fn dictionary_keys() -> Vec<&'static str> {
+    dictionary_columns().into_iter().map(|c| c.output_key()).collect()
+}
+
+/// The first fill of the dictionary, from the application's tables rather
+/// than the projection: an address's values are read once, not once per
+/// contact living there. The dictionary may hold values no contact has (it
+/// only ever grows): a pattern resolves to them and equality then finds no
+/// row, so what matters is only that it holds every value the projection has.
+fn dictionary_fill(n: &Names) -> String {
+    let selects: Vec<String> = dictionary_columns()
+        .into_iter()
+        .map(|c| {
+            format!(
+                "SELECT DISTINCT '{}', {} FROM {} WHERE {} IS NOT NULL",
+                c.output_key(),
+                c.name,
+                n.q(c.table.name()),
+                c.name
+            )
+        })
+        .collect();
+    format!("INSERT INTO {} (field, value) {}", n.q(DICTIONARY), selects.join(" UNION ALL "))
 }
 
 /// `SELECT <contact columns> FROM <rows> u LEFT JOIN address … LEFT JOIN …`
@@ -292,11 +319,8 @@ pub fn create_sql(schema: &str) -> Vec<String> {
     let n = Names::new(schema);
     let mut statements = create_tables(&n);
     statements.push(insert_from(&n, &n.q(Table::Appuser.name())));
-    let dictionary_fill: Vec<String> = dictionary_keys()
-        .iter()
-        .map(|k| format!("SELECT DISTINCT '{k}', {k} FROM {} WHERE {k} IS NOT NULL", n.q(FLAT)))
-        .collect();
-    statements.push(format!("INSERT INTO {} (field, value) {}", n.q(DICTIONARY), dictionary_fill.join(" UNION ALL ")));
+    statements.push(dictionary_fill(&n));
+    statements.extend(primary_keys(&n));
     statements.push(format!(
         "INSERT INTO {} (slot, n, with_address, with_relationship) \
          SELECT s, CASE WHEN s = 0 THEN t.n ELSE 0 END, CASE WHEN s = 0 THEN t.a ELSE 0 END, \
@@ -362,7 +386,7 @@ mod tests {
     fn the_projection_has_the_contact_columns() {
         let create = create_sql("public");
         assert!(
-            create[0].starts_with("CREATE TABLE \"public\".crm_contact_flat (id bigint PRIMARY KEY, first_name text,")
+            create[0].starts_with("CREATE TABLE \"public\".crm_contact_flat (id bigint, first_name text,")
         );
         assert!(create[0].contains("points integer, relationship_created timestamptz, last_activity timestamptz)"));
     }
@@ -370,6 +394,14 @@ mod tests {
     #[test]
     fn dictionary_columns_come_from_the_field_table() {
         assert_eq!(dictionary_keys(), ["first_name", "last_name", "street", "city", "city_code", "country"]);
+    }
+
+    #[test]
+    fn the_dictionary_is_filled_from_each_columns_own_table() {
+        let fill = dictionary_fill(&Names::new("s"));
+        assert!(fill.contains("SELECT DISTINCT 'city', city FROM \"s\".address WHERE city IS NOT NULL"), "{fill}");
+        assert!(fill.contains("SELECT DISTINCT 'first_name', first_name FROM \"s\".appuser"), "{fill}");
+        assert!(!fill.contains(FLAT), "{fill}");
     }
 
     #[test]
