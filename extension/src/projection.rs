@@ -52,7 +52,8 @@ fn flat_columns() -> Vec<&'static str> {
 /// dictionary: `primary_keys` adds them once they are filled (one sorted
 /// build beats millions of insertions into a B-tree).
 fn create_tables(n: &Names) -> Vec<String> {
-    let columns: Vec<String> = fields::CONTACT.iter().map(|o| format!("{} {}", o.key, o.column.ty.sql_type())).collect();
+    let columns: Vec<String> =
+        fields::CONTACT.iter().map(|o| format!("{} {}", o.key, o.column.ty.sql_type())).collect();
     vec![
         format!("CREATE TABLE {} ({})", n.q(FLAT), columns.join(", ")),
         format!("CREATE TABLE {} (field text NOT NULL, value text NOT NULL)", n.q(DICTIONARY)),
@@ -385,9 +386,7 @@ mod tests {
     #[test]
     fn the_projection_has_the_contact_columns() {
         let create = create_sql("public");
-        assert!(
-            create[0].starts_with("CREATE TABLE \"public\".crm_contact_flat (id bigint, first_name text,")
-        );
+        assert!(create[0].starts_with("CREATE TABLE \"public\".crm_contact_flat (id bigint, first_name text,"));
         assert!(create[0].contains("points integer, relationship_created timestamptz, last_activity timestamptz)"));
     }
 

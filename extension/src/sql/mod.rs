@@ -788,8 +788,9 @@ mod tests {
 
     #[test]
     fn pages_near_the_end_are_read_backward() {
-        let q = page_queries(&request(&[]), &Context::tables(), Window::FromEnd { offset: 3, limit: 7 }, Strategy::Ordered)
-            .remove(0);
+        let q =
+            page_queries(&request(&[]), &Context::tables(), Window::FromEnd { offset: 3, limit: 7 }, Strategy::Ordered)
+                .remove(0);
         assert!(q.text.ends_with("ORDER BY u.created, u.id LIMIT $1 OFFSET $2"), "{}", q.text);
         assert_eq!(q.args, [Arg::Int8(7), Arg::Int8(3)]);
     }
