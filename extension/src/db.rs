@@ -196,6 +196,12 @@ pub fn execute(client: &mut SpiClient<'_>, sql: &str) -> SpiResult<()> {
     Ok(())
 }
 
+/// Waits for the transaction-level advisory lock named `key`.
+pub fn advisory_xact_lock(client: &mut SpiClient<'_>, key: &str) -> SpiResult<()> {
+    client.update("SELECT pg_advisory_xact_lock(hashtext($1))", None, &[datum(&Arg::Text(key.into()))])?;
+    Ok(())
+}
+
 /// A single text value (catalog lookups).
 pub fn text_value(client: &SpiClient<'_>, sql: &str, args: &[Arg]) -> SpiResult<Option<String>> {
     let args: Vec<_> = args.iter().map(datum).collect();

@@ -355,10 +355,13 @@ pub fn fingerprint() -> String {
 }
 
 /// Blocks writes to the application tables until the transaction ends.
+/// SHARE, the mode of CREATE INDEX, lets index builds on the same tables run
+/// while the projection fills (the loader does that); only creating the
+/// triggers at the end waits for a build in progress.
 pub fn lock_sql(schema: &str) -> String {
     let n = Names::new(schema);
     let tables: Vec<String> = Table::ALL.iter().map(|t| n.q(t.name())).collect();
-    format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", tables.join(", "))
+    format!("LOCK TABLE {} IN SHARE MODE", tables.join(", "))
 }
 
 /// Removes triggers, tables and functions, in that order (so that nothing

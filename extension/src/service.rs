@@ -391,6 +391,10 @@ pub fn use_variant(name: &str, build_indexes: bool) -> Result<String, Failure> {
         QueryError::parameter("variant", format!("Unknown variant. Choices: {}.", Variant::names().join(", ")))
     })?;
     Spi::connect_mut(|client| -> Result<(), Failure> {
+        let schema = table_schema(client, Table::Appuser)?;
+        // Switches of the same tables take turns: the lock on the tables
+        // (SHARE, see `projection::lock_sql`) does not exclude another switch.
+        db::advisory_xact_lock(client, &format!("crm_contacts.use_variant {schema}"))?;
         let mut present = managed_identities(&present_indexes(client)?);
         let state = projection_state(client)?;
         if state == ProjectionState::Stale {
@@ -401,7 +405,6 @@ pub fn use_variant(name: &str, build_indexes: bool) -> Result<String, Failure> {
             present = managed_identities(&present_indexes(client)?);
         }
         let plan = variants::plan_switch(target, &present, state == ProjectionState::Current);
-        let schema = table_schema(client, Table::Appuser)?;
         let trgm_schema = db::text_value(
             client,
             "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \

@@ -350,6 +350,105 @@ async fn variants_switch_at_run_time_and_report_themselves() {
     assert!(error.as_db_error().unwrap().detail().unwrap().contains("baseline, indexed, trgm, full"));
 }
 
+/// The relation locks a backend holds (granted) or waits for, as
+/// `table:mode:granted`, for the application tables.
+async fn table_locks(observer: &Client, pid: i32) -> Vec<String> {
+    observer
+        .query(
+            "SELECT c.relname || ':' || l.mode || ':' || l.granted FROM pg_locks l \
+             JOIN pg_class c ON c.oid = l.relation \
+             WHERE l.pid = $1 AND c.relname IN ('appuser', 'address', 'customer_relationship') ORDER BY 1",
+            &[&pid],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn wait_for_lock_wait(observer: &Client, pid: i32) {
+    for _ in 0..1_000 {
+        let row = observer
+            .query_one("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", &[&pid])
+            .await
+            .unwrap();
+        if row.get::<_, Option<bool>>(0) == Some(true) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("backend {pid} never waited for a lock");
+}
+
+/// Filling the projection shares the tables with index builds (the loader
+/// builds the tables' indexes meanwhile) but not with writes.
+#[tokio::test]
+async fn the_projection_fills_beside_index_builds_and_blocks_writes() {
+    let sandbox = Sandbox::new().await;
+    five_contacts(&sandbox).await;
+    let builder = sandbox.connect().await;
+    // What CREATE INDEX holds while it builds.
+    builder.batch_execute("BEGIN; LOCK TABLE appuser, address, customer_relationship IN SHARE MODE").await.unwrap();
+
+    let switcher = sandbox.connect().await;
+    let pid: i32 = switcher.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let switch = tokio::spawn(async move {
+        switcher.query_one("SELECT crm.use_variant('trgm')::text", &[]).await.map(|r| r.get::<_, String>(0))
+    });
+    let observer = sandbox.connect().await;
+    wait_for_lock_wait(&observer, pid).await;
+    let locks = table_locks(&observer, pid).await;
+    let writer = sandbox.connect().await;
+    let write = writer
+        .batch_execute(
+            "SET lock_timeout = '200ms'; \
+             INSERT INTO address (street, street_number, city_code, city, country) VALUES ('s', '1', 'c', 'c', 'c')",
+        )
+        .await;
+    // Released before asserting: a failed assertion must not leave a
+    // session holding the tables.
+    builder.batch_execute("COMMIT").await.unwrap();
+    let report = switch.await.unwrap();
+
+    // It held the tables in SHARE mode (it got past filling the projection)
+    // and waited only to create its triggers.
+    for table in ["address", "appuser", "customer_relationship"] {
+        assert!(locks.contains(&format!("{table}:ShareLock:true")), "{locks:?}");
+    }
+    assert!(locks.iter().any(|l| l.ends_with("ShareRowExclusiveLock:false")), "{locks:?}");
+    let error = write.unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::LOCK_NOT_AVAILABLE), "{error}");
+    let report: Value = serde_json::from_str(&report.unwrap()).unwrap();
+    assert_eq!(report["variant"], "trgm");
+    assert_projection_matches_tables(&sandbox.client, "a switch beside an index build").await;
+}
+
+/// Two switches of the same tables take turns: the second sees what the
+/// first did instead of building the projection a second time.
+#[tokio::test]
+async fn concurrent_variant_switches_take_turns() {
+    let sandbox = Sandbox::new().await;
+    five_contacts(&sandbox).await;
+    sandbox.client.query_one("SELECT crm.use_variant('indexed')", &[]).await.unwrap();
+    let first = sandbox.connect().await;
+    first.batch_execute("BEGIN").await.unwrap();
+    first.query_one("SELECT crm.use_variant('trgm')", &[]).await.unwrap();
+
+    let second = sandbox.connect().await;
+    let pid: i32 = second.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let switch = tokio::spawn(async move {
+        second.query_one("SELECT crm.use_variant('trgm')::text", &[]).await.map(|r| r.get::<_, String>(0))
+    });
+    let observer = sandbox.connect().await;
+    wait_for_lock_wait(&observer, pid).await;
+    first.batch_execute("COMMIT").await.unwrap();
+
+    let report: Value = serde_json::from_str(&switch.await.unwrap().expect("the second switch succeeds")).unwrap();
+    assert_eq!(report["variant"], "trgm");
+    assert_projection_matches_tables(&sandbox.client, "two concurrent switches").await;
+}
+
 /// DROP EXTENSION must leave the application's tables, rows and indexes
 /// alone. Runs in a scratch database because it needs the superuser and
 /// removes the extension.

@@ -1,5 +1,5 @@
 //! The index variant (SPEC §2) around a bulk load, and finishing statements
-//! (index builds, ANALYZE) run over several connections at once.
+//! (the projection, index builds, ANALYZE) run over several connections at once.
 //!
 //! The crm_contacts extension says which variant is active and which of its
 //! `crm_` indexes are present (`crm.variant()`), and drops them
@@ -8,14 +8,20 @@
 //! because that builds one index after the other in a single backend; several
 //! connections build several indexes at once (PostgreSQL 15 cannot build a
 //! GIN index with parallel workers, and the trigram ones dominate).
+//!
+//! Filling the projection is one statement on one core; the indexes of the
+//! application tables do not need it and are built alongside on the other
+//! connections (`crm.use_variant` locks the tables in SHARE mode, which index
+//! builds share). The projection's own indexes start once it is filled.
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use futures_util::future::try_join_all;
 use indicatif::ProgressBar;
 use serde::Deserialize;
+use tokio::sync::watch;
 use tokio_postgres::Client;
 
 use crate::db::Database;
@@ -46,7 +52,12 @@ impl VariantReport {
         let jobs = self.indexes.iter().filter(|i| i.managed).map(|i| {
             // A trigram GIN index costs several times a B-tree on the same rows.
             let factor = if i.definition.contains(" USING gin ") { 8 } else { 1 };
-            Job { label: i.name.clone(), sql: i.definition.clone(), weight: rows(&i.table) * factor }
+            Job {
+                label: i.name.clone(),
+                sql: i.definition.clone(),
+                weight: rows(&i.table) * factor,
+                needs_projection: PROJECTION_TABLES.contains(&i.table.as_str()),
+            }
         });
         heaviest_first(jobs.collect())
     }
@@ -60,9 +71,12 @@ impl VariantReport {
     }
 }
 
+/// The projection's tables, as `crm.variant()` names them.
+const PROJECTION_TABLES: [&str; 3] = ["crm_contact_flat", "crm_dictionary", "crm_contact_count"];
+
 /// Rebuilds the projection of `variant` after a load, filled from the new
 /// rows, without its indexes (`rebuild_jobs` builds them in parallel).
-pub async fn restore_projection(client: &Client, variant: &str) -> Result<()> {
+async fn restore_projection(client: &Client, variant: &str) -> Result<()> {
     if variant == "custom" {
         bail!("the projection belongs to no known variant (crm.variant() says custom): run SELECT crm.use_variant('trgm')");
     }
@@ -78,7 +92,12 @@ pub async fn restore_projection(client: &Client, variant: &str) -> Result<()> {
 pub fn vacuum_projection_jobs(rows: u64) -> Vec<Job> {
     ["crm_contact_flat", "crm_dictionary"]
         .iter()
-        .map(|t| Job { label: t.to_string(), sql: format!("VACUUM (ANALYZE) {t}"), weight: rows })
+        .map(|t| Job {
+            label: t.to_string(),
+            sql: format!("VACUUM (ANALYZE) {t}"),
+            weight: rows,
+            needs_projection: true,
+        })
         .collect()
 }
 
@@ -112,12 +131,22 @@ pub struct Job {
     pub sql: String,
     /// Relative cost, to start the longest statements first.
     pub weight: u64,
+    /// Runs only once the projection is filled.
+    pub needs_projection: bool,
 }
 
 /// `ANALYZE` of each table, largest first.
 pub fn analyze_jobs(tables: &[&str], rows: impl Fn(&str) -> u64) -> Vec<Job> {
     heaviest_first(
-        tables.iter().map(|t| Job { label: t.to_string(), sql: format!("ANALYZE {t}"), weight: rows(t) }).collect(),
+        tables
+            .iter()
+            .map(|t| Job {
+                label: t.to_string(),
+                sql: format!("ANALYZE {t}"),
+                weight: rows(t),
+                needs_projection: false,
+            })
+            .collect(),
     )
 }
 
@@ -128,25 +157,83 @@ fn heaviest_first(mut jobs: Vec<Job>) -> Vec<Job> {
     jobs
 }
 
-/// Runs `jobs` over `connections` connections, each taking the next job when
-/// it is free. Statements on the same table may run together: CREATE INDEX
-/// takes a lock that other index builds share.
-pub async fn run_parallel(db: &Database, jobs: Vec<Job>, connections: usize, bar: &ProgressBar) -> Result<()> {
+/// The jobs not yet started, heaviest first.
+struct Queue(Mutex<Vec<Job>>);
+
+impl Queue {
+    fn new(jobs: Vec<Job>) -> Self {
+        Queue(Mutex::new(heaviest_first(jobs)))
+    }
+
+    /// The heaviest job that can start, given whether the projection is filled.
+    fn take(&self, projection_filled: bool) -> Option<Job> {
+        let mut jobs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let next = jobs.iter().position(|j| projection_filled || !j.needs_projection)?;
+        Some(jobs.remove(next))
+    }
+}
+
+/// Runs `jobs` over `connections` connections, each taking the next job it
+/// can start when it is free. With `projection` (the variant to restore),
+/// the first connection fills the projection first, and the jobs that need
+/// it wait; meanwhile the other connections build without parallel workers,
+/// leaving the fill a core of its own. Statements on the same table may run
+/// together: CREATE INDEX takes a lock that other index builds share.
+/// Returns when the projection was filled, counted from the start.
+pub async fn run_parallel(
+    db: &Database,
+    projection: Option<&str>,
+    jobs: Vec<Job>,
+    connections: usize,
+    bar: &ProgressBar,
+) -> Result<Duration> {
+    let started = Instant::now();
+    let filled_at = Mutex::new(Duration::ZERO);
+    let (filled, filled_rx) = watch::channel(projection.is_none());
     let workers = connections.clamp(1, jobs.len().max(1));
-    let queue = Mutex::new(VecDeque::from(jobs));
-    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-    try_join_all((0..workers).map(|_| async {
-        let client = db.connect().await?;
-        while let Some(job) = next() {
-            bar.set_message(job.label.clone());
-            client.batch_execute(&job.sql).await.with_context(|| format!("{} failed", job.sql))?;
-            bar.inc(1);
+    let queue = Queue::new(jobs);
+    try_join_all((0..workers).map(|worker| {
+        let (queue, filled, filled_at, mut filled_rx) = (&queue, &filled, &filled_at, filled_rx.clone());
+        async move {
+            let client = db.connect().await?;
+            if let Some(variant) = projection.filter(|_| worker == 0) {
+                bar.set_message("projection");
+                restore_projection(&client, variant).await?;
+                *filled_at.lock().unwrap_or_else(|e| e.into_inner()) = started.elapsed();
+                filled.send_replace(true);
+                bar.inc(1);
+            }
+            let mut serial = false;
+            loop {
+                let projection_filled = *filled_rx.borrow_and_update();
+                let Some(job) = queue.take(projection_filled) else {
+                    if projection_filled {
+                        break;
+                    }
+                    // Nothing to do until the projection is filled.
+                    filled_rx.wait_for(|filled| *filled).await.context("the projection was not filled")?;
+                    continue;
+                };
+                if serial == projection_filled {
+                    serial = !projection_filled;
+                    let setting = if serial {
+                        "SET max_parallel_maintenance_workers = 0"
+                    } else {
+                        "RESET max_parallel_maintenance_workers"
+                    };
+                    client.batch_execute(setting).await.with_context(|| format!("{setting} failed"))?;
+                }
+                bar.set_message(job.label.clone());
+                client.batch_execute(&job.sql).await.with_context(|| format!("{} failed", job.sql))?;
+                bar.inc(1);
+            }
+            anyhow::Ok(())
         }
-        anyhow::Ok(())
     }))
     .await?;
     bar.finish_with_message("done");
-    Ok(())
+    let filled_at = *filled_at.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(filled_at)
 }
 
 #[cfg(test)]
@@ -163,7 +250,9 @@ mod tests {
                 {"name": "crm_appuser_created", "table": "appuser", "managed": true,
                  "definition": "CREATE INDEX crm_appuser_created ON public.appuser USING btree (created)"},
                 {"name": "crm_appuser_last_name_trgm", "table": "appuser", "managed": true,
-                 "definition": "CREATE INDEX crm_appuser_last_name_trgm ON public.appuser USING gin (last_name gin_trgm_ops)"}
+                 "definition": "CREATE INDEX crm_appuser_last_name_trgm ON public.appuser USING gin (last_name gin_trgm_ops)"},
+                {"name": "crm_contact_flat_points_id", "table": "crm_contact_flat", "managed": true,
+                 "definition": "CREATE INDEX crm_contact_flat_points_id ON public.crm_contact_flat USING btree (points, id)"}
             ]}"#,
         )
         .unwrap()
@@ -183,8 +272,40 @@ mod tests {
         assert!(report.has_managed_indexes());
         let jobs = report.rebuild_jobs(rows);
         let labels: Vec<_> = jobs.iter().map(|j| j.label.as_str()).collect();
-        assert_eq!(labels, ["crm_appuser_last_name_trgm", "crm_appuser_created", "crm_address_city_trgm"]);
+        assert_eq!(
+            labels,
+            [
+                "crm_appuser_last_name_trgm",
+                "crm_appuser_created",
+                "crm_contact_flat_points_id",
+                "crm_address_city_trgm"
+            ]
+        );
         assert_eq!(jobs[1].sql, "CREATE INDEX crm_appuser_created ON public.appuser USING btree (created)");
+    }
+
+    fn job(label: &str, weight: u64, needs_projection: bool) -> Job {
+        Job { label: label.into(), sql: String::new(), weight, needs_projection }
+    }
+
+    #[test]
+    fn jobs_that_need_the_projection_wait_for_it() {
+        let queue = Queue::new(vec![job("table", 1, false), job("flat", 9, true), job("table2", 5, false)]);
+        assert_eq!(queue.take(false).unwrap().label, "table2");
+        assert_eq!(queue.take(false).unwrap().label, "table");
+        assert!(queue.take(false).is_none(), "only jobs needing the projection are left");
+        assert_eq!(queue.take(true).unwrap().label, "flat");
+        assert!(queue.take(true).is_none());
+    }
+
+    #[test]
+    fn projection_indexes_are_marked_as_needing_it() {
+        let jobs = report().rebuild_jobs(rows);
+        let waiting: Vec<_> = jobs.iter().filter(|j| j.needs_projection).map(|j| j.label.as_str()).collect();
+        assert_eq!(waiting, ["crm_contact_flat_points_id"]);
+        let vacuum = vacuum_projection_jobs(10);
+        assert!(vacuum.iter().all(|j| j.needs_projection));
+        assert!(analyze_jobs(&["appuser"], rows).iter().all(|j| !j.needs_projection));
     }
 
     #[test]

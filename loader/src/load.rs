@@ -243,17 +243,15 @@ async fn run(config: &LoadConfig, db: &Database, checkpoint: &Checkpoint) -> Res
     let rows = |table: &str| if table == "address" { copied.addresses_total } else { contacts_after };
     if rebuild {
         checkpoint.stage(Stage::Indexing);
-        if noted.has_projection() {
-            let building = Instant::now();
-            indexes::restore_projection(&client, &noted.variant).await?;
-            timings.projection = building.elapsed();
-        }
-        let indexing = Instant::now();
+        let building = Instant::now();
+        let projection = noted.has_projection().then_some(noted.variant.as_str());
         let jobs = noted.rebuild_jobs(rows);
-        let bar = progress.steps("indexes", jobs.len() as u64);
-        indexes::run_parallel(db, jobs, config.index_jobs, &bar).await?;
+        let bar = progress.steps("indexes", jobs.len() as u64 + u64::from(projection.is_some()));
+        // The tables' indexes are built while the projection fills: its
+        // phase includes them, and the index phase is what follows.
+        timings.projection = indexes::run_parallel(db, projection, jobs, config.index_jobs, &bar).await?;
         checkpoint.update(|r| r.variant_to_restore = None);
-        timings.indexes = indexing.elapsed();
+        timings.indexes = building.elapsed() - timings.projection;
     }
     checkpoint.stage(Stage::Analyzing);
     let analyzing = Instant::now();
@@ -262,7 +260,7 @@ async fn run(config: &LoadConfig, db: &Database, checkpoint: &Checkpoint) -> Res
         jobs.extend(indexes::vacuum_projection_jobs(contacts_after));
     }
     let bar = progress.steps("analyze", jobs.len() as u64);
-    indexes::run_parallel(db, jobs, config.index_jobs, &bar).await?;
+    indexes::run_parallel(db, None, jobs, config.index_jobs, &bar).await?;
     timings.analyze = analyzing.elapsed();
 
     let after = indexes::variant(&client).await?;

@@ -35,7 +35,8 @@ pub struct Timings {
     /// Rebuilding the primary keys, unique and foreign-key constraints and
     /// committing (`--truncate` only).
     pub constraints: Duration,
-    /// Rebuilding the variant's projection (trgm), without its indexes.
+    /// Filling the variant's projection (trgm), while the application
+    /// tables' indexes are built alongside.
     pub projection: Duration,
     /// Rebuilding the index variant's indexes.
     pub indexes: Duration,

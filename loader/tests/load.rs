@@ -67,6 +67,21 @@ async fn a_small_load_has_the_specified_distribution() {
     // The same constraints and indexes as before, rebuilt.
     assert_eq!(definitions(&client).await, before);
     assert_eq!(schema.variant().await, "trgm");
+    // The projection, filled while the tables' indexes were built, has every
+    // contact as the tables join it, and its counter the count.
+    let differences: i64 = client
+        .query_one(
+            "WITH joined AS (SELECT u.id, u.first_name, u.last_name, u.gender, u.customer_id, u.phone_number,                     u.created, u.birthday, u.last_updated, u.address_id, a.street, a.street_number, a.city_code,                     a.city, a.country, r.id, r.points, r.created, r.last_activity                  FROM appuser u LEFT JOIN address a ON a.id = u.address_id                  LEFT JOIN customer_relationship r ON r.appuser_id = u.id),              flat AS (SELECT * FROM crm_contact_flat)              SELECT (SELECT count(*) FROM (TABLE joined EXCEPT ALL TABLE flat) x)                   + (SELECT count(*) FROM (TABLE flat EXCEPT ALL TABLE joined) y)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(differences, 0, "projection rows differing from the tables");
+    let stats: String = client.query_one("SELECT crm.stats()::text", &[]).await.unwrap().get(0);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["total_contacts"], 20_000);
+    assert_eq!(stats["contacts_with_relationship"], 20_000);
 
     let now = now();
     let c = client
