@@ -295,19 +295,16 @@ async fn variant(client: &Client) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The first (text) column of every row of `sql`.
+async fn text_column(client: &Client, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Vec<String> {
+    client.query(sql, params).await.unwrap().iter().map(|r| r.get(0)).collect()
+}
+
 async fn managed_index_names(client: &Client, schema: &str) -> Vec<String> {
-    client
-        .query(
-            "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relname LIKE 'crm\\_%' AND NOT i.indisprimary ORDER BY 1",
-            &[&schema],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    let sql = "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+               JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE n.nspname = $1 AND c.relname LIKE 'crm\\_%' AND NOT i.indisprimary ORDER BY 1";
+    text_column(client, sql, &[&schema]).await
 }
 
 #[tokio::test]
@@ -353,18 +350,10 @@ async fn variants_switch_at_run_time_and_report_themselves() {
 /// The relation locks a backend holds (granted) or waits for, as
 /// `table:mode:granted`, for the application tables.
 async fn table_locks(observer: &Client, pid: i32) -> Vec<String> {
-    observer
-        .query(
-            "SELECT c.relname || ':' || l.mode || ':' || l.granted FROM pg_locks l \
-             JOIN pg_class c ON c.oid = l.relation \
-             WHERE l.pid = $1 AND c.relname IN ('appuser', 'address', 'customer_relationship') ORDER BY 1",
-            &[&pid],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    let sql = "SELECT c.relname || ':' || l.mode || ':' || l.granted FROM pg_locks l \
+               JOIN pg_class c ON c.oid = l.relation \
+               WHERE l.pid = $1 AND c.relname IN ('appuser', 'address', 'customer_relationship') ORDER BY 1";
+    text_column(observer, sql, &[&pid]).await
 }
 
 async fn wait_for_lock_wait(observer: &Client, pid: i32) {

@@ -72,7 +72,9 @@ impl VariantReport {
 }
 
 /// The projection's tables, as `crm.variant()` names them.
-const PROJECTION_TABLES: [&str; 3] = ["crm_contact_flat", "crm_dictionary", "crm_contact_count"];
+const FLAT: &str = "crm_contact_flat";
+const DICTIONARY: &str = "crm_dictionary";
+const PROJECTION_TABLES: [&str; 3] = [FLAT, DICTIONARY, "crm_contact_count"];
 
 /// Rebuilds the projection of `variant` after a load, filled from the new
 /// rows, without its indexes (`rebuild_jobs` builds them in parallel).
@@ -90,7 +92,7 @@ async fn restore_projection(client: &Client, variant: &str) -> Result<()> {
 /// `VACUUM (ANALYZE)` of the projection's tables: their rows were inserted,
 /// not copied frozen, and index-only scans need the visibility map.
 pub fn vacuum_projection_jobs(rows: u64) -> Vec<Job> {
-    ["crm_contact_flat", "crm_dictionary"]
+    [FLAT, DICTIONARY]
         .iter()
         .map(|t| Job {
             label: t.to_string(),
@@ -188,18 +190,18 @@ pub async fn run_parallel(
     bar: &ProgressBar,
 ) -> Result<Duration> {
     let started = Instant::now();
-    let filled_at = Mutex::new(Duration::ZERO);
     let (filled, filled_rx) = watch::channel(projection.is_none());
     let workers = connections.clamp(1, jobs.len().max(1));
     let queue = Queue::new(jobs);
-    try_join_all((0..workers).map(|worker| {
-        let (queue, filled, filled_at, mut filled_rx) = (&queue, &filled, &filled_at, filled_rx.clone());
+    let filled_at = try_join_all((0..workers).map(|worker| {
+        let (queue, filled, mut filled_rx) = (&queue, &filled, filled_rx.clone());
         async move {
             let client = db.connect().await?;
+            let mut filled_at = None;
             if let Some(variant) = projection.filter(|_| worker == 0) {
                 bar.set_message("projection");
                 restore_projection(&client, variant).await?;
-                *filled_at.lock().unwrap_or_else(|e| e.into_inner()) = started.elapsed();
+                filled_at = Some(started.elapsed());
                 filled.send_replace(true);
                 bar.inc(1);
             }
@@ -214,8 +216,9 @@ pub async fn run_parallel(
                     filled_rx.wait_for(|filled| *filled).await.context("the projection was not filled")?;
                     continue;
                 };
-                if serial == projection_filled {
-                    serial = !projection_filled;
+                let want_serial = !projection_filled;
+                if serial != want_serial {
+                    serial = want_serial;
                     let setting = if serial {
                         "SET max_parallel_maintenance_workers = 0"
                     } else {
@@ -227,13 +230,12 @@ pub async fn run_parallel(
                 client.batch_execute(&job.sql).await.with_context(|| format!("{} failed", job.sql))?;
                 bar.inc(1);
             }
-            anyhow::Ok(())
+            anyhow::Ok(filled_at)
         }
     }))
     .await?;
     bar.finish_with_message("done");
-    let filled_at = *filled_at.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(filled_at)
+    Ok(filled_at.into_iter().flatten().next().unwrap_or_default())
 }
 
 #[cfg(test)]
