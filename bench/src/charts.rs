@@ -18,10 +18,10 @@ use crate::results::{PageResult, RunResults};
 use crate::scenarios::WALK_PAGE_SIZE;
 
 const FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Registers the bundled font under the family names plotters asks for.
-fn fonts() -> Result<()> {
+pub(crate) fn fonts() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
         ["sans-serif", "serif", "monospace"]
@@ -46,12 +46,12 @@ pub fn variant_color(variant: &str, index: usize) -> RGBColor {
     }
 }
 
-fn draw_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Error {
+pub(crate) fn draw_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> anyhow::Error {
     anyhow!("cannot draw the chart: {e}")
 }
 
 /// The label of row `y` (rows are numbered bottom-up, labels top-down).
-fn row_label(labels: &[String], y: f64) -> String {
+pub(crate) fn row_label(labels: &[String], y: f64) -> String {
     let row = y.round();
     if (y - row).abs() > 0.01 || row < 0.0 || row as usize >= labels.len() {
         return String::new();
@@ -61,7 +61,7 @@ fn row_label(labels: &[String], y: f64) -> String {
 
 /// A log axis range around the values, with room for the labels
 /// (`empty` × 1..100 without values).
-fn log_range(values: impl Iterator<Item = f64>, empty: f64) -> (f64, f64) {
+pub(crate) fn log_range(values: impl Iterator<Item = f64>, empty: f64) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite() && *v > 0.0)
         .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));

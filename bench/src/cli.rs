@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::scenarios::{DEFAULT_CURSOR_DEPTHS, WALK_PAGE_SIZE};
 
@@ -116,10 +116,62 @@ pub struct Args {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+
+    /// Randomized workload: draw N requests from the data (seeded by
+    /// --seed) in classes (icontains, search, name, range, exact, combined,
+    /// search_filters, deep_page, cursor) and send each once, on the active
+    /// variant (or each of --variants). Alone, no scenario runs; with
+    /// --scenarios, the scenarios run first.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "workload_replay")]
+    pub workload: Option<u64>,
+
+    /// Re-send exactly the requests of an earlier workload_<ts>.json (e.g.
+    /// drawn on 1M contacts, replayed on 3M), then compare the two files
+    /// with `bench compare-workloads`.
+    #[arg(long, value_name = "FILE.json")]
+    pub workload_replay: Option<PathBuf>,
+
+    /// Load mode of the workload: this many concurrent clients send
+    /// requests drawn at random from it for --duration seconds (instead of
+    /// the sequential pass).
+    #[arg(long, value_name = "C", requires = "duration", value_parser = clap::value_parser!(u64).range(1..=MAX_CLIENTS))]
+    pub clients: Option<u64>,
+
+    /// Seconds of the load mode.
+    #[arg(long, value_name = "SECS", requires = "clients", value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration: Option<u64>,
+
+    /// Cancellation check of the workload (HTTP): K requests per class are
+    /// dropped after 50 ms, and the time until their query stops running
+    /// in the database is measured.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cancel_check: Option<u64>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Load mode clients at most (each holds a connection).
+pub const MAX_CLIENTS: u64 = 256;
+
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Compares two workload result files request by request (matched by
+    /// query string): the ratio B/A of latency, its median and p90, and
+    /// the 10 largest ratios. Needs no database.
+    CompareWorkloads {
+        /// The earlier run (e.g. on 1M contacts).
+        a: PathBuf,
+        /// The later run (e.g. a --workload-replay of A on 3M contacts).
+        b: PathBuf,
+    },
 }
 
 impl Args {
     pub fn validate(&self) -> Result<()> {
+        if self.command.is_some() {
+            return Ok(());
+        }
         if self.database_url.as_deref().is_none_or(str::is_empty) {
             bail!("DATABASE_URL is not set: pass --database-url or run scripts/setup.sh, which writes .env");
         }
@@ -135,7 +187,33 @@ impl Args {
         if self.statement_timeout == 0 {
             bail!("--statement-timeout must be positive");
         }
+        self.validate_workload()
+    }
+
+    fn validate_workload(&self) -> Result<()> {
+        if !self.workload_mode() {
+            for (given, flag) in
+                [(self.clients.is_some(), "--clients"), (self.cancel_check.is_some(), "--cancel-check")]
+            {
+                if given {
+                    bail!("{flag} belongs to the workload: add --workload N or --workload-replay FILE");
+                }
+            }
+        }
+        if self.cancel_check.is_some() && self.via != Via::Http {
+            bail!("--cancel-check drops HTTP requests: it needs --via http");
+        }
         Ok(())
+    }
+
+    /// A workload is asked for (generated or replayed).
+    pub fn workload_mode(&self) -> bool {
+        self.workload.is_some() || self.workload_replay.is_some()
+    }
+
+    /// The original's scenarios run: unless only a workload is asked for.
+    pub fn scenarios_mode(&self) -> bool {
+        !self.workload_mode() || !self.scenarios.is_empty()
     }
 
     pub fn page_reps(&self) -> u64 {
@@ -179,5 +257,42 @@ mod tests {
         assert!(Args::try_parse_from(["bench", "--reps", "0"]).is_err());
         let no_url = Args::try_parse_from(["bench", "--database-url", ""]).unwrap();
         assert!(no_url.validate().unwrap_err().to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn workload_flags() {
+        let a = parse(&["--workload", "500", "--seed", "7", "--via", "sql"]);
+        assert_eq!((a.workload, a.seed, a.workload_mode(), a.scenarios_mode()), (Some(500), 7, true, false));
+        assert!(a.validate().is_ok());
+        assert!(parse(&["--workload", "5", "--scenarios", "search"]).scenarios_mode());
+        assert!(parse(&[]).scenarios_mode() && !parse(&[]).workload_mode());
+        let replay = parse(&["--workload-replay", "w.json", "--clients", "4", "--duration", "10"]);
+        assert_eq!((replay.clients, replay.duration, replay.workload_replay.is_some()), (Some(4), Some(10), true));
+        assert!(replay.validate().is_ok());
+        let cancel = parse(&["--workload", "50", "--cancel-check", "2"]);
+        assert!(cancel.validate().is_ok());
+        let e = parse(&["--workload", "50", "--cancel-check", "2", "--via", "sql"]).validate().unwrap_err();
+        assert!(e.to_string().contains("needs --via http"), "{e}");
+        let e = parse(&["--clients", "2", "--duration", "5"]).validate().unwrap_err();
+        assert!(e.to_string().starts_with("--clients belongs to the workload"), "{e}");
+        let refused = |args: &[&str]| {
+            let mut all = vec!["bench", "--database-url", "postgres://u@h/db"];
+            all.extend_from_slice(args);
+            Args::try_parse_from(all).is_err()
+        };
+        assert!(refused(&["--workload", "0"]));
+        assert!(refused(&["--workload", "5", "--workload-replay", "w.json"]));
+        assert!(refused(&["--workload", "5", "--clients", "2"]), "--clients needs --duration");
+        assert!(refused(&["--workload", "5", "--duration", "2"]), "--duration needs --clients");
+        assert!(refused(&["--workload", "5", "--clients", "1000", "--duration", "2"]));
+        assert!(refused(&["--workload", "5", "--cancel-check", "0"]));
+    }
+
+    #[test]
+    fn compare_workloads_needs_no_database() {
+        let a = Args::try_parse_from(["bench", "compare-workloads", "a.json", "b.json"]).unwrap();
+        assert_eq!(a.command, Some(Command::CompareWorkloads { a: "a.json".into(), b: "b.json".into() }));
+        assert!(a.validate().is_ok());
+        assert!(Args::try_parse_from(["bench", "compare-workloads", "a.json"]).is_err());
     }
 }

@@ -155,6 +155,18 @@ impl Admin {
         Ok((after, Some(Switch { from: before.variant, to: name.to_string(), switch_s, maintenance_s })))
     }
 
+    /// The session itself, for the workload's own reads (sample contacts,
+    /// pg_stat_activity).
+    pub fn session(&self) -> &Client {
+        &self.client
+    }
+
+    /// `crm.openapi()`: the API's description, generated from the
+    /// extension's field table.
+    pub async fn openapi(&self) -> Result<Json> {
+        self.json("SELECT crm.openapi()::text", &[]).await
+    }
+
     /// What `crm.contacts_page(params)` runs, with its plans.
     pub async fn explain(&self, params: &Params) -> Result<Json> {
         self.json("SELECT crm.explain($1::text::jsonb)::text", &[&params.to_json().to_string()]).await

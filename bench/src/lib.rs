@@ -9,7 +9,9 @@
 //!   session (variants, sample values, `crm.explain`);
 //! - [`stats`]: percentiles; [`plan`]: EXPLAIN summaries;
 //! - [`export`]: JSON and CSV; [`charts`]: PNG; [`report`]: REPORT.md;
-//!   [`console`]: the table printed at the end.
+//!   [`console`]: the table printed at the end;
+//! - [`workload`]: the randomized workload (`--workload N`), its load
+//!   mode, replay, comparison and cancellation check.
 
 pub mod charts;
 pub mod cli;
@@ -27,6 +29,7 @@ pub mod rng;
 pub mod runner;
 pub mod scenarios;
 pub mod stats;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +37,7 @@ use anyhow::{Context, Result};
 
 pub use cli::{Args, Via};
 pub use results::RunResults;
+pub use workload::results::WorkloadResults;
 
 /// Runs the bench as `args` say and writes its files (unless
 /// `--no-export`); returns the results and the files written.
@@ -43,8 +47,18 @@ pub async fn run(args: &Args) -> Result<(RunResults, Vec<PathBuf>)> {
     Ok((results, files))
 }
 
+/// Runs the randomized workload as `args` say and writes its files
+/// (unless `--no-export`); returns the results and the files written.
+pub async fn run_workload(args: &Args) -> Result<(WorkloadResults, Vec<PathBuf>)> {
+    let results = workload::run(args).await?;
+    let files =
+        if args.no_export { Vec::new() } else { workload::export_all(&results, &args.out_dir, !args.no_charts)? };
+    Ok((results, files))
+}
+
 /// Writes every file of a run into `dir`: JSON and CSV, pagination reports
-/// per page size, charts (when `charts`), and REPORT.md.
+/// per page size, charts (when `charts`), and REPORT.md (keeping the
+/// randomized workload's section of the REPORT.md it replaces).
 pub fn export_all(run: &RunResults, dir: &Path, charts: bool) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let files = export::OutputFiles::new(dir, &run.meta.timestamp);
@@ -67,8 +81,31 @@ pub fn export_all(run: &RunResults, dir: &Path, charts: bool) -> Result<Vec<Path
             written.push(files.pagination_png(size));
         }
     }
-    std::fs::write(files.report(), report::render(run, &files, charts))
-        .with_context(|| format!("cannot write {}", files.report().display()))?;
+    let mut text = report::render(run, &files, charts);
+    let previous = std::fs::read_to_string(files.report()).ok();
+    if let Some(section) = previous.as_deref().and_then(workload::report::existing_section) {
+        text = format!("{}\n\n{section}\n", text.trim_end());
+    }
+    std::fs::write(files.report(), text).with_context(|| format!("cannot write {}", files.report().display()))?;
     written.push(files.report());
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workload::report::{BEGIN, END};
+
+    #[test]
+    fn a_scenario_run_keeps_the_workload_section_of_the_report() {
+        let dir = std::env::temp_dir().join(format!("bench-lib-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let section = format!("{BEGIN}\n## Randomized workload\n\nkept\n{END}");
+        std::fs::write(dir.join("REPORT.md"), format!("# old report\n\n{section}\n")).unwrap();
+        export_all(&export::tests::sample_run(), &dir, false).unwrap();
+        let report = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+        assert!(report.starts_with("# crm-contacts benchmark report") && !report.contains("# old report"));
+        assert!(report.ends_with(&format!("\n\n{section}\n")), "{report}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -44,41 +44,13 @@ pub async fn run(args: &Args) -> Result<RunResults> {
     let progress = Progress::new(args.quiet);
     let url = args.database_url();
     let admin = Admin::connect(url).await?;
-    let dataset = admin.stats().await?;
-    if dataset.total_contacts == 0 {
-        bail!(
-            "the database {} holds no contacts: refusing to benchmark an empty database \
-             (load data first, e.g. `cargo run --release -p loader -- --count 3000000 --truncate`)",
-            db::redacted(url)
-        );
-    }
-    progress.line(format!(
-        "dataset: {} contacts ({} with an address, {} with a relationship) in {}",
-        dataset.total_contacts,
-        dataset.contacts_with_address,
-        dataset.contacts_with_relationship,
-        db::redacted(url)
-    ));
+    let dataset = dataset(&admin, url, &progress).await?;
     // Fail early on unknown scenario names (the labels come later).
     let placeholder = SampleValues { first_name: String::new(), city: String::new(), detail_ids: vec![0] };
     scenarios::select(scenarios::all(&placeholder), &args.scenarios)?;
     // Fail early, before drawing samples, when the API cannot be used.
     let http = match args.via {
-        Via::Http => {
-            let timeout = Duration::from_millis(args.statement_timeout) + Duration::from_secs(120);
-            let client = HttpClient::new(&args.api_url, args.api_token.as_deref(), timeout)?;
-            let served = client.check(Duration::from_secs(args.api_wait)).await?;
-            if served != dataset.total_contacts {
-                bail!(
-                    "the API at {} serves {served} contacts but the database {} holds {}: \
-                     point both at the same database",
-                    args.api_url,
-                    db::redacted(url),
-                    dataset.total_contacts
-                );
-            }
-            Some(client)
-        }
+        Via::Http => Some(http_client(args, &dataset).await?),
         Via::Sql => None,
     };
     let initial = admin.variant().await?;
@@ -106,8 +78,51 @@ pub async fn run(args: &Args) -> Result<RunResults> {
     }
 }
 
+/// The dataset, refusing an empty one, announced on the progress output.
+pub(crate) async fn dataset(admin: &Admin, url: &str, progress: &Progress) -> Result<Dataset> {
+    let dataset = admin.stats().await?;
+    if dataset.total_contacts == 0 {
+        bail!(
+            "the database {} holds no contacts: refusing to benchmark an empty database \
+             (load data first, e.g. `cargo run --release -p loader -- --count 3000000 --truncate`)",
+            db::redacted(url)
+        );
+    }
+    progress.line(format!(
+        "dataset: {} contacts ({} with an address, {} with a relationship) in {}",
+        dataset.total_contacts,
+        dataset.contacts_with_address,
+        dataset.contacts_with_relationship,
+        db::redacted(url)
+    ));
+    Ok(dataset)
+}
+
+/// The HTTP timeout: longer than the API's statement timeout, which
+/// answers 504 first.
+pub(crate) fn http_timeout(args: &Args) -> Duration {
+    Duration::from_millis(args.statement_timeout) + Duration::from_secs(120)
+}
+
+/// A client of the API at `--api-url`, checked to answer and to serve the
+/// same database as the bench's session.
+pub(crate) async fn http_client(args: &Args, dataset: &Dataset) -> Result<HttpClient> {
+    let client = HttpClient::new(&args.api_url, args.api_token.as_deref(), http_timeout(args))?;
+    let served = client.check(Duration::from_secs(args.api_wait)).await?;
+    if served != dataset.total_contacts {
+        bail!(
+            "the API at {} serves {served} contacts but the database {} holds {}: \
+             point both at the same database",
+            args.api_url,
+            db::redacted(args.database_url()),
+            dataset.total_contacts
+        );
+    }
+    Ok(client)
+}
+
 /// The variants to measure: as asked (each must be available), or all.
-fn choose_variants(asked: &[String], info: &VariantInfo) -> Result<Vec<String>> {
+pub(crate) fn choose_variants(asked: &[String], info: &VariantInfo) -> Result<Vec<String>> {
     if asked.is_empty() {
         return Ok(info.available.clone());
     }
@@ -139,7 +154,7 @@ async fn measure_all<C: Client>(client: &C, context: &Context<'_>, start: Start)
     if let Err(e) = &outcome {
         context.progress.line(format!("the run stopped early: {e:#}"));
     }
-    let final_variant = restore(context, &start.initial).await;
+    let final_variant = restore(context.admin, context.args.database_url(), context.progress, &start.initial).await;
     context.progress.finish();
     let args = context.args;
     let mut scenario_names: Vec<String> = context.selection.scenarios.iter().map(|s| s.id.clone()).collect();
@@ -181,32 +196,31 @@ async fn measure_all<C: Client>(client: &C, context: &Context<'_>, start: Start)
 
 /// Puts back the variant active at the start; returns the variant left.
 /// A second Ctrl-C gives up (and says how to restore by hand).
-async fn restore(context: &Context<'_>, initial: &VariantInfo) -> String {
+pub(crate) async fn restore(admin: &Admin, url: &str, progress: &Progress, initial: &VariantInfo) -> String {
     let by_hand = format!("run SELECT crm.use_variant('{}') and VACUUM ANALYZE", initial.variant);
     tokio::select! {
-        variant = restore_variant(context, initial) => match variant {
+        variant = restore_variant(admin, url, progress, initial) => match variant {
             Ok(variant) => variant,
             Err(e) => {
-                context.progress.line(format!("could not restore variant {} ({e:#}): {by_hand}", initial.variant));
+                progress.line(format!("could not restore variant {} ({e:#}): {by_hand}", initial.variant));
                 format!("unknown ({e:#})")
             }
         },
         _ = tokio::signal::ctrl_c() => {
-            context.progress.line(format!("interrupted while restoring variant {}: {by_hand}", initial.variant));
+            progress.line(format!("interrupted while restoring variant {}: {by_hand}", initial.variant));
             "unknown (restore interrupted)".to_string()
         }
     }
 }
 
-async fn restore_variant(context: &Context<'_>, initial: &VariantInfo) -> Result<String> {
-    let progress = context.progress;
+async fn restore_variant(admin: &Admin, url: &str, progress: &Progress, initial: &VariantInfo) -> Result<String> {
     // The run may have ended because the server went away: wait for it.
     let mut fresh: Option<Admin> = None;
-    if context.admin.variant().await.is_err() {
+    if admin.variant().await.is_err() {
         progress.line("the bench's database session is gone: reconnecting to restore the variant…");
         let mut last_error = None;
         for _ in 0..RECONNECT_ATTEMPTS {
-            match Admin::connect(context.args.database_url()).await {
+            match Admin::connect(url).await {
                 Ok(admin) => {
                     fresh = Some(admin);
                     break;
@@ -219,7 +233,7 @@ async fn restore_variant(context: &Context<'_>, initial: &VariantInfo) -> Result
             return Err(last_error.unwrap_or_else(|| anyhow!("cannot reconnect")));
         }
     }
-    let admin = fresh.as_ref().unwrap_or(context.admin);
+    let admin = fresh.as_ref().unwrap_or(admin);
     let current = admin.variant().await?.variant;
     if current == initial.variant {
         return Ok(current);

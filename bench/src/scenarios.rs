@@ -24,6 +24,11 @@ impl Params {
         Params(pairs)
     }
 
+    /// From a form-encoded query string (the inverse of [`Params::query_string`]).
+    pub fn from_query(query: &str) -> Params {
+        Params(form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+    }
+
     /// `a=1&b=x+y`, form-encoded as a browser would.
     pub fn query_string(&self) -> String {
         let mut out = form_urlencoded::Serializer::new(String::new());
