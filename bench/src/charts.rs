@@ -2,6 +2,9 @@
 //! that no system font library is needed):
 //! - `benchmark_charts_<ts>.png`: p50 per scenario and variant (log scale,
 //!   with the original's figure marked), and the speed-up over baseline;
+//! - `benchmark_queries_<ts>.png`: per scenario the database query count
+//!   of a request (the original's 2 marked), every measured sample (the
+//!   distribution of the times), and p50 against the query count;
 //! - `pagination_charts_page_size_<n>_<ts>.png`: page latency against
 //!   depth, page numbers against cursors, one panel per variant.
 
@@ -238,6 +241,200 @@ pub fn scenario_chart(path: &Path, run: &RunResults) -> Result<()> {
     Ok(())
 }
 
+/// The rows of the per-scenario charts: every scenario, the pagination
+/// summaries included, the cursor summaries left out (the pagination
+/// chart has them).
+fn scenario_rows(run: &RunResults) -> Vec<(String, String)> {
+    run.scenario_ids().into_iter().filter(|(id, _)| !id.starts_with("cursor_pages")).collect()
+}
+
+/// `benchmark_queries_<ts>.png`: what the original's chart showed besides
+/// the times (the query count per test, time against query count, the
+/// spread of the times), per variant.
+pub fn queries_chart(path: &Path, run: &RunResults) -> Result<()> {
+    fonts()?;
+    let variants = run.variants();
+    let rows = scenario_rows(run);
+    let labels: Vec<String> = rows.iter().map(|(_, l)| l.clone()).collect();
+    let n = rows.len().max(1);
+    let slot = 0.8 / variants.len().max(1) as f64;
+    let height = (170 + n * (variants.len().max(1) * 17 + 22)) as u32;
+    let root = BitMapBackend::new(path, (2400, height.max(600))).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_error)?;
+    let title = format!(
+        "crm-contacts: database queries and the spread of the times — {} contacts, via {}, {} reps, {}",
+        thousands(run.meta.dataset.total_contacts),
+        run.meta.via,
+        run.meta.reps,
+        run.meta.timestamp
+    );
+    let root = root.titled(&title, (FONT, 28)).map_err(draw_error)?;
+    let (left, rest) = root.split_horizontally(760);
+    let (middle, right) = rest.split_horizontally(1000);
+    let bar_y = |i: usize, j: usize| (n - 1 - i) as f64 + 0.4 - slot * (j as f64 + 0.5);
+    let query_count = |variant: &str, id: &str| run.result(variant, id).and_then(|r| r.query_count);
+
+    // Left: queries per request; the original's (always 2) as a black tick.
+    let most = rows.iter().flat_map(|(id, _)| variants.iter().filter_map(|v| query_count(v, id))).max().unwrap_or(0);
+    let top = (most.max(original::QUERIES_PER_REQUEST) + 1) as f64;
+    let mut chart = ChartBuilder::on(&left)
+        .caption("database queries per request; black tick: the original's", (FONT, 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(290)
+        .build_cartesian_2d(0f64..top, -0.5f64..(n as f64 - 0.5))
+        .map_err(draw_error)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n * 2)
+        .y_label_formatter(&|y| row_label(&labels, *y))
+        .x_labels(top as usize + 1)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_desc("queries")
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(draw_error)?;
+    let value_style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (j, variant) in variants.iter().enumerate() {
+        let color = variant_color(variant, j);
+        let bars: Vec<(f64, f64)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (id, _))| query_count(variant, id).map(|q| (q as f64, bar_y(i, j))))
+            .collect();
+        chart
+            .draw_series(
+                bars.iter()
+                    .map(|(q, y)| Rectangle::new([(0.0, y - slot * 0.42), (*q, y + slot * 0.42)], color.filled())),
+            )
+            .map_err(draw_error)?
+            .label(variant.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+        chart
+            .draw_series(bars.iter().map(|(q, y)| Text::new(format!("{q:.0}"), (q + 0.05, *y), value_style.clone())))
+            .map_err(draw_error)?;
+    }
+    let theirs = original::QUERIES_PER_REQUEST as f64;
+    let with_figures: Vec<f64> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, (id, _))| original::figures(id).is_some())
+        .map(|(i, _)| (n - 1 - i) as f64)
+        .collect();
+    chart
+        .draw_series(
+            with_figures
+                .iter()
+                .map(|y| PathElement::new(vec![(theirs, y - 0.45), (theirs, y + 0.45)], BLACK.stroke_width(3))),
+        )
+        .map_err(draw_error)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 16))
+        .draw()
+        .map_err(draw_error)?;
+
+    // Middle: every measured sample (pagination rows: each page's p50),
+    // the p50 as a black tick.
+    let samples = rows.iter().flat_map(|(id, _)| {
+        variants.iter().filter_map(|v| run.result(v, id)).flat_map(|r| r.samples_ms.iter().copied())
+    });
+    let (lo, hi) = log_range(samples, 0.1);
+    let mut chart = ChartBuilder::on(&middle)
+        .caption("every measured sample, ms, log scale (black: p50)", (FONT, 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(10)
+        .build_cartesian_2d((lo..hi).log_scale(), -0.5f64..(n as f64 - 0.5))
+        .map_err(draw_error)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_label_formatter(&|x| ms(*x))
+        .x_desc("ms")
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(draw_error)?;
+    for (j, variant) in variants.iter().enumerate() {
+        let color = variant_color(variant, j);
+        let mine: Vec<(usize, &crate::results::ScenarioResult)> =
+            rows.iter().enumerate().filter_map(|(i, (id, _))| Some((i, run.result(variant, id)?))).collect();
+        let dots: Vec<(f64, f64)> = mine
+            .iter()
+            .flat_map(|(i, r)| {
+                let y = bar_y(*i, j);
+                r.samples_ms.iter().enumerate().map(move |(k, s)| (*s, y + slot * 0.3 * (((k % 5) as f64) / 2.0 - 1.0)))
+            })
+            .filter(|(s, _)| *s > 0.0)
+            .collect();
+        chart.draw_series(dots.iter().map(|p| Circle::new(*p, 3, color.mix(0.6).filled()))).map_err(draw_error)?;
+        let ticks: Vec<(f64, f64)> = mine.iter().filter_map(|(i, r)| r.p50().map(|p| (p, bar_y(*i, j)))).collect();
+        chart
+            .draw_series(ticks.iter().map(|(p, y)| {
+                PathElement::new(vec![(*p, y - slot * 0.5), (*p, y + slot * 0.5)], BLACK.stroke_width(2))
+            }))
+            .map_err(draw_error)?;
+    }
+
+    // Right: p50 against the query count, one point per scenario and
+    // variant; the original's figures at its 2 queries.
+    let points: Vec<(usize, f64, f64)> = variants
+        .iter()
+        .enumerate()
+        .flat_map(|(j, v)| {
+            rows.iter().filter_map(move |(id, _)| {
+                let r = run.result(v, id).filter(|r| r.is_success())?;
+                Some((j, r.query_count? as f64, r.p50()?))
+            })
+        })
+        .collect();
+    let originals: Vec<f64> = rows.iter().filter_map(|(id, _)| original::figures(id)).flatten().collect();
+    let (ylo, yhi) = log_range(points.iter().map(|p| p.2).chain(originals.iter().copied()), 0.1);
+    let mut chart = ChartBuilder::on(&right)
+        .caption("p50 against queries per request", (FONT, 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..top, (ylo..yhi).log_scale())
+        .map_err(draw_error)?;
+    chart
+        .configure_mesh()
+        .x_labels(top as usize + 1)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| ms(*y))
+        .x_desc("queries per request")
+        .y_desc("p50 ms (log scale)")
+        .label_style((FONT, 15))
+        .draw()
+        .map_err(draw_error)?;
+    for (j, variant) in variants.iter().enumerate() {
+        let color = variant_color(variant, j);
+        let mine: Vec<(f64, f64)> =
+            points.iter().filter(|p| p.0 == j).map(|p| (p.1 + (j as f64 - 1.5) * 0.06, p.2)).collect();
+        chart.draw_series(mine.iter().map(|p| Circle::new(*p, 5, color.filled()))).map_err(draw_error)?;
+    }
+    chart
+        .draw_series(originals.iter().map(|f| Cross::new((theirs, *f), 6, BLACK.stroke_width(2))))
+        .map_err(draw_error)?
+        .label("the original (every request: 2 queries)")
+        .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(draw_error)?;
+    root.present().map_err(draw_error)?;
+    Ok(())
+}
+
 /// Where a page is on the x axis: the rows up to its end (depth + page
 /// size), so that the first page is not at 0 on a log axis.
 fn page_end(p: &PageResult) -> f64 {
@@ -365,7 +562,9 @@ mod tests {
         scenario_chart(&scenarios, &run).unwrap();
         let pages = dir.join("p.png");
         pagination_chart(&pages, &run, 1000).unwrap();
-        for path in [&scenarios, &pages] {
+        let queries = dir.join("q.png");
+        queries_chart(&queries, &run).unwrap();
+        for path in [&scenarios, &pages, &queries] {
             let bytes = std::fs::read(path).unwrap();
             assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
             assert!(bytes.len() > 10_000, "{} is {} bytes", path.display(), bytes.len());

@@ -40,6 +40,12 @@ impl OutputFiles {
         self.file(format!("benchmark_charts_{}.png", self.timestamp))
     }
 
+    /// Query counts, time against query count and the spread of the
+    /// samples, per scenario.
+    pub fn queries_png(&self) -> PathBuf {
+        self.file(format!("benchmark_queries_{}.png", self.timestamp))
+    }
+
     pub fn pagination_json(&self, page_size: u64) -> PathBuf {
         self.file(format!("pagination_report_page_size_{page_size}_{}.json", self.timestamp))
     }
@@ -331,6 +337,7 @@ pub(crate) mod tests {
         assert_eq!(f.results_json(), Path::new("benchmark_results/benchmark_results_20250101_120000.json"));
         assert_eq!(f.results_csv(), Path::new("benchmark_results/benchmark_results_20250101_120000.csv"));
         assert_eq!(f.charts_png(), Path::new("benchmark_results/benchmark_charts_20250101_120000.png"));
+        assert_eq!(f.queries_png(), Path::new("benchmark_results/benchmark_queries_20250101_120000.png"));
         assert_eq!(
             f.pagination_json(1000),
             Path::new("benchmark_results/pagination_report_page_size_1000_20250101_120000.json")

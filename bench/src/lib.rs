@@ -76,6 +76,8 @@ pub fn export_all(run: &RunResults, dir: &Path, charts: bool) -> Result<Vec<Path
     if charts {
         charts::scenario_chart(&files.charts_png(), run)?;
         written.push(files.charts_png());
+        charts::queries_chart(&files.queries_png(), run)?;
+        written.push(files.queries_png());
         for size in run.page_sizes() {
             charts::pagination_chart(&files.pagination_png(size), run, size)?;
             written.push(files.pagination_png(size));

@@ -93,6 +93,7 @@ async fn sql_path_end_to_end_over_two_variants() {
         format!("benchmark_results_{ts}.json"),
         format!("benchmark_results_{ts}.csv"),
         format!("benchmark_charts_{ts}.png"),
+        format!("benchmark_queries_{ts}.png"),
         "REPORT.md".to_string(),
     ];
     for size in [1000, 50] {
