@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod observe;
+pub mod prefer;
 pub mod query;
 pub mod routes;
 

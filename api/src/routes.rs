@@ -12,7 +12,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::{self, Tokens};
 use crate::error::{detail_body, json_response, ApiError};
-use crate::{db, observe, query};
+use crate::{db, observe, prefer, query};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -71,9 +71,14 @@ fn absolute_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
 }
 
 async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    let params = query::to_json(uri.query())?;
+    let mut params = query::to_json(uri.query())?;
+    let applied = prefer::apply(&headers, &mut params);
     let url = absolute_url(&state, &headers, &uri);
-    Ok(json_ok(db::contacts_page(&state.pool, &params, &url).await?))
+    let mut response = json_ok(db::contacts_page(&state.pool, &params, &url).await?);
+    if let Some(applied) = applied.and_then(|a| header::HeaderValue::from_str(&a).ok()) {
+        response.headers_mut().insert("preference-applied", applied);
+    }
+    Ok(response)
 }
 
 const NO_SUCH_CONTACT: &str = "No AppUser matches the given query.";

@@ -89,8 +89,9 @@ pub fn decode(token: &str, terms: &[OrderTerm]) -> Option<Position> {
         return None;
     }
     let values = raw.iter().zip(terms).map(|(v, t)| json_cell(v, t.field.value_type())).collect::<Option<Vec<_>>>()?;
-    // The tie-breaker (id) is never NULL.
-    if matches!(values.last(), Some(Cell::Null)) {
+    // The tie-breaker (id, wherever the ordering has it) is never NULL.
+    let id_term = terms.iter().position(|t| t.field.name == "id");
+    if id_term.is_none_or(|i| values[i] == Cell::Null) {
         return None;
     }
     Some(Position { values, direction })
@@ -103,6 +104,15 @@ mod tests {
 
     fn terms(spec: &[(&str, bool)]) -> Vec<OrderTerm> {
         spec.iter().map(|(n, d)| OrderTerm { field: field_by_name(n).unwrap(), descending: *d }).collect()
+    }
+
+    #[test]
+    fn the_id_may_come_before_a_nullable_last_term() {
+        let t = terms(&[("id", false), ("phone_number", false)]);
+        let position = Position { values: vec![Cell::Int(257), Cell::Null], direction: Direction::Forward };
+        assert_eq!(decode(&encode(&t, &position), &t), Some(position));
+        let no_id = Position { values: vec![Cell::Null, Cell::Text("x".into())], direction: Direction::Forward };
+        assert_eq!(decode(&encode(&t, &no_id), &t), None);
     }
 
     #[test]

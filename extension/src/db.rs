@@ -15,6 +15,7 @@ use crate::sql::{self, Arg, Resolution, SqlQuery, MAX_RESOLVED_VALUES};
 fn datum(arg: &Arg) -> DatumWithOid<'static> {
     match arg {
         Arg::Int8(v) => (*v).into(),
+        Arg::Int8Array(values) => values.clone().into(),
         Arg::Text(s) => s.clone().into(),
         Arg::TextArray(values) => values.clone().into(),
         // Values come from our own parsers, which stay inside PostgreSQL's range.
@@ -23,7 +24,7 @@ fn datum(arg: &Arg) -> DatumWithOid<'static> {
     }
 }
 
-fn datums(query: &SqlQuery) -> Vec<DatumWithOid<'static>> {
+pub fn datums(query: &SqlQuery) -> Vec<DatumWithOid<'static>> {
     query.args.iter().map(datum).collect()
 }
 
@@ -68,6 +69,15 @@ fn select<'conn>(
 pub fn count(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<u64> {
     let table = select(client, query.text.as_str(), Some(1), &datums(query))?;
     Ok(table.first().get_one::<i64>()?.unwrap_or(0).max(0) as u64)
+}
+
+/// The planner's estimate of the rows a query returns (its top node's
+/// "Plan Rows"), without running it.
+pub fn estimate(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<u64> {
+    let explain = format!("EXPLAIN (FORMAT JSON) {}", query.text);
+    let plan = client.select(explain.as_str(), Some(1), &datums(query))?.first().get_one::<pgrx::datum::Json>()?;
+    let rows = plan.and_then(|p| p.0.pointer("/0/Plan/Plan Rows").and_then(Json::as_f64)).unwrap_or(0.0);
+    Ok(rows.max(0.0).round() as u64)
 }
 
 /// The bigint columns of a one-row query.
@@ -145,13 +155,13 @@ pub fn contact_tuple(row: ContactRow) -> PgHeapTuple<'static, AllocatedByRust> {
 
 /// Whether the projection exists where search_path finds the tables.
 pub fn projection_present(client: &SpiClient<'_>) -> SpiResult<bool> {
-    let sql = format!("SELECT to_regclass('{}') IS NOT NULL", crate::projection::FLAT);
+    let sql = format!("SELECT to_regclass('{}') IS NOT NULL", crate::objects::FLAT);
     Ok(select(client, sql.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false))
 }
 
 /// Whether the projection present was built by this version's definition.
 pub fn projection_current(client: &SpiClient<'_>) -> SpiResult<bool> {
-    let sql = format!("SELECT obj_description(to_regclass('{}'), 'pg_class')", crate::projection::FLAT);
+    let sql = format!("SELECT obj_description(to_regclass('{}'), 'pg_class')", crate::objects::FLAT);
     let comment = select(client, sql.as_str(), Some(1), &[])?.first().get_one::<String>()?;
     Ok(comment.as_deref() == Some(crate::projection::fingerprint().as_str()))
 }
@@ -166,7 +176,7 @@ pub fn resolve(
     let sql = format!(
         "SELECT field, value FROM (SELECT field, value, row_number() OVER (PARTITION BY field) AS n \
          FROM {} WHERE field = ANY($1) AND value ILIKE $2) d WHERE n <= $3",
-        crate::projection::DICTIONARY,
+        crate::objects::DICTIONARY,
     );
     let args = [
         datum(&Arg::TextArray(keys.iter().map(|k| k.to_string()).collect())),

@@ -313,7 +313,10 @@ pub const SEARCH: &str = "search";
 pub const CURSOR: &str = "cursor";
 /// DRF's renderer switch (`?format=json`); accepted and ignored.
 pub const FORMAT: &str = "format";
-pub const CONTROL_PARAMETERS: [&str; 6] = [PAGE, PAGE_SIZE, ORDERING, SEARCH, CURSOR, FORMAT];
+/// How the page's `count` is computed (`params::CountMode`); the API also
+/// takes it from `Prefer: count=…`.
+pub const COUNT: &str = "count";
+pub const CONTROL_PARAMETERS: [&str; 7] = [PAGE, PAGE_SIZE, ORDERING, SEARCH, CURSOR, FORMAT, COUNT];
 
 pub fn field_by_name(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.name == name)

@@ -18,12 +18,17 @@ mod db;
 mod error;
 mod fields;
 mod json_text;
+mod objects;
 mod openapi;
 mod page;
 pub mod params;
+mod plan;
+mod postings;
+mod postings_store;
 mod projection;
 mod service;
 pub mod sql;
+mod text_match;
 mod values;
 mod variants;
 
@@ -94,6 +99,22 @@ fn contacts(params: default!(JsonB, "'{}'")) -> SetOfIterator<'static, pgrx::com
 #[pg_extern(stable, parallel_safe)]
 fn contact(id: i64) -> Option<JsonText> {
     ok_or_raise(service::contact(id)).map(JsonText)
+}
+
+/// Whether `id` is among the contacts a request's text conditions matched
+/// (the postings' bitmap of the request being answered, in this backend).
+/// Generated SQL uses it; elsewhere it is false.
+#[pg_extern(stable, parallel_unsafe)]
+fn _member(id: i64) -> bool {
+    text_match::is_member(id)
+}
+
+/// Rebuilds the postings (the text index of the projection) from the
+/// projection, so that contacts written since are served by it again.
+/// Blocks writes to the projection meanwhile. Returns what it wrote.
+#[pg_extern(volatile)]
+fn refresh_postings() -> JsonText {
+    JsonText(ok_or_raise(service::refresh_postings()))
 }
 
 /// The OpenAPI 3 description of the HTTP API, generated from the query

@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value as Json};
 
 use crate::fields::{self, Lookup, ValueType};
-use crate::params::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::params::{CountMode, DEFAULT_PAGE_SIZE, ESTIMATED_COUNT_THRESHOLD, MAX_PAGE_SIZE};
 
 fn value_schema(ty: ValueType) -> Json {
     match ty {
@@ -69,6 +69,16 @@ fn control_parameters() -> Vec<Json> {
         json!({"name": "cursor", "in": "query", "schema": {"type": "string"},
                "description": "Keyset pagination: empty to start, then the token of a `next`/`previous` link."}),
         json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json"]}}),
+        json!({"name": "count", "in": "query",
+               "schema": {"type": "string", "enum": CountMode::names(), "default": CountMode::Exact.name()},
+               "description": format!(
+                   "How `count` is computed: `exact` (every match counted), `planned` (the planner's estimate), \
+                    `estimated` (exact up to {ESTIMATED_COUNT_THRESHOLD}, the estimate above), `none` (`null`). \
+                    Without a filter or search the count is exact in every mode. `page=last` counts exactly. \
+                    The API also takes `Prefer: count=…` (the parameter wins).")}),
+        json!({"name": "Prefer", "in": "header", "required": false, "schema": {"type": "string"},
+               "description": "`count=exact|planned|estimated|none`, as the `count` parameter; \
+                               the response's `Preference-Applied` says which mode was used."}),
     ]
 }
 
@@ -137,7 +147,7 @@ pub fn document() -> Json {
             "schemas": {
                 "Contact": contact_schema(),
                 "Page": {"type": "object", "required": ["count", "next", "previous", "results"], "properties": {
-                    "count": {"type": "integer"}, "next": {"type": "string", "nullable": true},
+                    "count": {"type": "integer", "nullable": true, "description": "null with count=none"}, "next": {"type": "string", "nullable": true},
                     "previous": {"type": "string", "nullable": true},
                     "results": {"type": "array", "items": {"$ref": "#/components/schemas/Contact"}}}},
                 "CursorPage": {"type": "object", "required": ["next", "previous", "results"], "properties": {

@@ -98,15 +98,28 @@ fn push_optional_string(out: &mut String, value: &Option<String>) {
     }
 }
 
-/// `{"count": …, "next": …, "previous": …, "results": […]}`, or without
-/// `count` for keyset pages (DRF's CursorPagination has none).
-pub fn page_json(count: Option<u64>, next: &Option<String>, previous: &Option<String>, rows: &[ContactRow]) -> String {
+/// The `count` member of a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountField {
+    /// Keyset pages have none (DRF's CursorPagination).
+    Absent,
+    /// `"count": null` (`count=none`).
+    Null,
+    Value(u64),
+}
+
+/// `{"count": …, "next": …, "previous": …, "results": […]}`.
+pub fn page_json(count: CountField, next: &Option<String>, previous: &Option<String>, rows: &[ContactRow]) -> String {
     let mut out = String::with_capacity(256 + rows.len() * 512);
     out.push('{');
-    if let Some(count) = count {
-        out.push_str("\"count\":");
-        out.push_str(&count.to_string());
-        out.push(',');
+    match count {
+        CountField::Absent => {}
+        CountField::Null => out.push_str("\"count\":null,"),
+        CountField::Value(count) => {
+            out.push_str("\"count\":");
+            out.push_str(&count.to_string());
+            out.push(',');
+        }
     }
     out.push_str("\"next\":");
     push_optional_string(&mut out, next);
@@ -175,10 +188,14 @@ mod tests {
 
     #[test]
     fn page_json_has_drfs_keys_in_order() {
-        let json = page_json(Some(0), &None, &None, &[]);
+        let json = page_json(CountField::Value(0), &None, &None, &[]);
         assert_eq!(json, r#"{"count":0,"next":null,"previous":null,"results":[]}"#);
-        let json = page_json(Some(3), &Some("http://x/?page=2".into()), &None, &[]);
+        let json = page_json(CountField::Value(3), &Some("http://x/?page=2".into()), &None, &[]);
         assert_eq!(json, r#"{"count":3,"next":"http://x/?page=2","previous":null,"results":[]}"#);
-        assert_eq!(page_json(None, &None, &None, &[]), r#"{"next":null,"previous":null,"results":[]}"#);
+        assert_eq!(page_json(CountField::Absent, &None, &None, &[]), r#"{"next":null,"previous":null,"results":[]}"#);
+        assert_eq!(
+            page_json(CountField::Null, &None, &None, &[]),
+            r#"{"count":null,"next":null,"previous":null,"results":[]}"#
+        );
     }
 }

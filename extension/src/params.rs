@@ -67,6 +67,54 @@ pub enum PageRequest {
     Cursor(Option<String>),
 }
 
+/// How the `count` of a numbered page is computed (PostgREST's
+/// `Prefer: count=…`). Whatever the mode, a count that costs nothing (no
+/// condition: the projection's counter) is exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountMode {
+    /// Every match counted (DRF's behaviour, the default).
+    Exact,
+    /// The planner's estimate of the matches: no counting work.
+    Planned,
+    /// Exact up to `ESTIMATED_COUNT_THRESHOLD` matches, the planner's
+    /// estimate above (never below the threshold then).
+    Estimated,
+    /// `"count": null`; `next` is known from one row read past the page.
+    None,
+}
+
+/// Up to this many matches, `count=estimated` counts exactly.
+pub const ESTIMATED_COUNT_THRESHOLD: u64 = 10_000;
+
+impl CountMode {
+    pub const ALL: [CountMode; 4] = [CountMode::Exact, CountMode::Planned, CountMode::Estimated, CountMode::None];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            CountMode::Exact => "exact",
+            CountMode::Planned => "planned",
+            CountMode::Estimated => "estimated",
+            CountMode::None => "none",
+        }
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        CountMode::ALL.iter().map(|m| m.name()).collect()
+    }
+
+    fn parse(value: &str) -> Result<CountMode, String> {
+        match value.trim() {
+            "" => Ok(CountMode::Exact),
+            v => CountMode::ALL.into_iter().find(|m| m.name() == v).ok_or_else(|| {
+                format!(
+                    "Select a valid choice. {v} is not one of the available choices. Choices: {}.",
+                    CountMode::names().join(", ")
+                )
+            }),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListRequest {
     pub filters: Vec<Filter>,
@@ -76,6 +124,7 @@ pub struct ListRequest {
     pub ordering: Vec<OrderTerm>,
     pub page: PageRequest,
     pub page_size: u64,
+    pub count: CountMode,
 }
 
 /// The complete ordering of a request: the requested terms (default
@@ -152,6 +201,7 @@ pub fn parse_list_request(raw: &RawParams) -> Result<ListRequest, QueryError> {
         ordering: Vec::new(),
         page: PageRequest::Number(1),
         page_size: DEFAULT_PAGE_SIZE,
+        count: CountMode::Exact,
     };
     for (key, value) in raw {
         match key.as_str() {
@@ -177,6 +227,10 @@ pub fn parse_list_request(raw: &RawParams) -> Result<ListRequest, QueryError> {
                 request.page = PageRequest::Cursor((!token.is_empty()).then(|| token.to_string()));
             }
             fields::FORMAT => {}
+            fields::COUNT => match CountMode::parse(value) {
+                Ok(mode) => request.count = mode,
+                Err(message) => errors.add(key, message),
+            },
             _ => match parse_filter(key, value) {
                 Ok(Some(filter)) => request.filters.push(filter),
                 Ok(None) => {}
@@ -435,6 +489,19 @@ mod tests {
             "{body}"
         );
         assert!(parse(&[("ordering", "")]).unwrap().ordering.is_empty());
+    }
+
+    #[test]
+    fn count_modes() {
+        assert_eq!(parse(&[]).unwrap().count, CountMode::Exact);
+        for mode in CountMode::ALL {
+            assert_eq!(parse(&[("count", mode.name())]).unwrap().count, mode);
+        }
+        assert_eq!(parse(&[("count", "")]).unwrap().count, CountMode::Exact);
+        assert_eq!(
+            error_body(&[("count", "fast")]),
+            r#"{"count":["Select a valid choice. fast is not one of the available choices. Choices: exact, planned, estimated, none."]}"#
+        );
     }
 
     #[test]

@@ -13,19 +13,9 @@
 //! extension's library, and DROP EXTENSION leaves them working.
 
 use crate::fields::{self, Table};
+use crate::objects::{quote_ident, COUNTER, COUNTER_SLOTS, DICTIONARY, DIRTY, FLAT, POSTING, TABLES};
+use crate::postings;
 use crate::sql;
-use crate::variants::quote_ident;
-
-pub const FLAT: &str = "crm_contact_flat";
-pub const DICTIONARY: &str = "crm_dictionary";
-pub const COUNTER: &str = "crm_contact_count";
-/// Writers add to the counter row of their backend's slot, so concurrent
-/// transactions rarely wait for each other and never deadlock (each touches
-/// one row); readers sum the slots.
-pub const COUNTER_SLOTS: u32 = 64;
-
-/// Every object the projection consists of, for dropping and reporting.
-pub const TABLES: [&str; 3] = [FLAT, DICTIONARY, COUNTER];
 
 const REL_KEYS: [&str; 4] = ["relationship_id", "points", "relationship_created", "last_activity"];
 const ADDRESS_KEYS: [&str; 5] = ["street", "street_number", "city_code", "city", "country"];
@@ -66,6 +56,9 @@ fn create_tables(n: &Names) -> Vec<String> {
             n.q(COUNTER)
         ),
     ]
+    .into_iter()
+    .chain(postings::create_tables_sql(&n.schema))
+    .collect()
 }
 
 fn primary_keys(n: &Names) -> Vec<String> {
@@ -293,22 +286,45 @@ fn triggers(n: &Names) -> Vec<Trigger> {
             "",
             vec![format!("UPDATE {flat} SET {} WHERE relationship_id IS NOT NULL", set_null(&REL_KEYS))],
         ),
-        // projection → counter and dictionary
-        t("crm_count_insert", FLAT, "INSERT", NEW, vec![bump(Some("new_rows"), None), dictionary_insert("new_rows")]),
+        // projection → counter, dictionary and the postings' dirty set
+        t(
+            "crm_count_insert",
+            FLAT,
+            "INSERT",
+            NEW,
+            vec![
+                bump(Some("new_rows"), None),
+                dictionary_insert("new_rows"),
+                postings::mark_dirty_sql(&n.schema, "new_rows"),
+            ],
+        ),
         t(
             "crm_count_update",
             FLAT,
             "UPDATE",
             OLD_NEW,
-            vec![bump(Some("new_rows"), Some("old_rows")), dictionary_insert("new_rows")],
+            vec![
+                bump(Some("new_rows"), Some("old_rows")),
+                dictionary_insert("new_rows"),
+                postings::mark_changed_dirty_sql(&n.schema),
+            ],
         ),
-        t("crm_count_delete", FLAT, "DELETE", OLD, vec![bump(None, Some("old_rows"))]),
+        t(
+            "crm_count_delete",
+            FLAT,
+            "DELETE",
+            OLD,
+            vec![bump(None, Some("old_rows")), postings::mark_dirty_sql(&n.schema, "old_rows")],
+        ),
         t(
             "crm_count_truncate",
             FLAT,
             "TRUNCATE",
             "",
-            vec![format!("UPDATE {counter} SET n = 0, with_address = 0, with_relationship = 0")],
+            vec![
+                format!("UPDATE {counter} SET n = 0, with_address = 0, with_relationship = 0"),
+                format!("TRUNCATE {}, {}", n.q(POSTING), n.q(DIRTY)),
+            ],
         ),
     ]
 }
@@ -420,7 +436,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(drop_sql("s").len(), 9 + 3 + 13);
+        assert_eq!(drop_sql("s").len(), 9 + TABLES.len() + 13);
     }
 
     #[test]

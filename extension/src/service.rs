@@ -11,10 +11,13 @@ use crate::contact::{Cell, ContactRow};
 use crate::cursor::{self, Direction, Position};
 use crate::error::QueryError;
 use crate::fields::{self, Table};
+use crate::page::CountField;
 use crate::params::{self, complete_ordering, ListRequest, OrderTerm, PageRequest, RawParams};
-use crate::sql::{self, Context, Source, Strategy, Window};
+use crate::plan::{self, Counting, Facts, Plan, Reading, TextMatching};
+use crate::postings::Bitmap;
+use crate::sql::{self, Context, Matched, Source, Strategy, Window};
 use crate::variants::{self, Variant};
-use crate::{db, page, projection};
+use crate::{db, objects, page, postings_store, projection, text_match};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -33,12 +36,9 @@ fn list_request(params: &Json) -> Result<(RawParams, ListRequest), QueryError> {
     Ok((raw, request))
 }
 
-/// The source the active variant provides and, for the projection, the
-/// request's patterns resolved against its dictionary.
-fn context(client: &SpiClient<'_>, request: &ListRequest) -> Result<Context, Failure> {
-    if !db::projection_present(client)? {
-        return Ok(Context::tables());
-    }
+/// The request's patterns resolved against the projection's dictionary
+/// (for text conditions matched in SQL).
+fn resolutions(client: &SpiClient<'_>, request: &ListRequest) -> Result<sql::Resolutions, Failure> {
     // One dictionary lookup per distinct text, for all its columns.
     let mut by_text: Vec<(String, Vec<&'static str>)> = Vec::new();
     for (key, text) in sql::patterns_to_resolve(request) {
@@ -53,12 +53,62 @@ fn context(client: &SpiClient<'_>, request: &ListRequest) -> Result<Context, Fai
             resolutions.insert((key, text.clone()), resolution);
         }
     }
-    Ok(Context { source: Source::Projection, resolutions })
+    Ok(resolutions)
+}
+
+/// What the planner needs, and what the plan's execution reads: the SQL
+/// context and the postings' matches.
+struct Gathered {
+    facts: Facts,
+    context: Context,
+    text_matches: Option<Bitmap>,
+}
+
+fn gather(client: &SpiClient<'_>, request: &ListRequest) -> Result<Gathered, Failure> {
+    let conditions = sql::has_conditions(request);
+    if !db::projection_present(client)? {
+        let facts = Facts { conditions, ..Facts::default() };
+        return Ok(Gathered { facts, context: Context::tables(), text_matches: None });
+    }
+    let total = db::count(client, &sql::total_query())?;
+    let text_matches = if postings_store::present(client)? { text_match::matches(client, request)? } else { None };
+    let mut context = Context::projection();
+    if text_matches.is_none() {
+        context.resolutions = resolutions(client, request)?;
+    }
+    let other_conditions = match text_matches {
+        Some(_) => sql::has_conditions(&text_match::without_text(request)),
+        None => conditions,
+    };
+    let facts = Facts {
+        projection: true,
+        total: Some(total),
+        text_matches: text_matches.as_ref().map(|m| m.len()),
+        other_conditions,
+        conditions,
+    };
+    Ok(Gathered { facts, context, text_matches })
+}
+
+/// Runs `f` with the plan's text matches bound into the SQL context.
+fn with_text_matches<T>(gathered: &mut Gathered, plan: &Plan, f: impl FnOnce(&Context) -> T) -> T {
+    let matches = gathered.text_matches.take().unwrap_or_default();
+    match plan.text {
+        TextMatching::PostingsIds => {
+            gathered.context.matched = Some(Matched::Ids(text_match::ids(&matches)));
+            f(&gathered.context)
+        }
+        TextMatching::PostingsMember => {
+            gathered.context.matched = Some(Matched::Member);
+            text_match::with_members(matches, || f(&gathered.context))
+        }
+        TextMatching::None | TextMatching::Sql => f(&gathered.context),
+    }
 }
 
 /// A page read from the database, before rendering.
 enum Page {
-    Numbered { count: u64, window: page::PageWindow, rows: Vec<ContactRow> },
+    Numbered { count: CountField, window: page::PageWindow, rows: Vec<ContactRow> },
     Keyset { rows: Vec<ContactRow>, next: Option<Position>, previous: Option<Position> },
 }
 
@@ -70,66 +120,154 @@ impl Page {
     }
 }
 
-fn numbered_page(client: &SpiClient<'_>, request: &ListRequest, context: &Context) -> Result<Page, Failure> {
-    if let Some(page) = probed_page(client, request, context)? {
-        return Ok(page);
-    }
-    let count = db::count(client, &sql::count_query(request, context))?;
-    let window = page::resolve(&request.page, count, request.page_size)?;
-    let strategy = match context.source {
-        Source::Projection if sql::has_conditions(request) => {
-            let total = db::count(client, &sql::total_query())?;
-            Strategy::choose(count, total, window.offset + request.page_size)
+/// The planner's estimate of the number of matches.
+fn estimate(client: &SpiClient<'_>, request: &ListRequest, context: &Context) -> Result<u64, Failure> {
+    Ok(db::estimate(client, &sql::match_set_query(request, context))?)
+}
+
+/// The count as the plan says: `(count, exact)`, `None` for no count.
+/// `Collected` may return the page too.
+fn count_as_planned(
+    client: &SpiClient<'_>,
+    request: &ListRequest,
+    context: &Context,
+    plan: &Plan,
+    facts: &Facts,
+) -> Result<(Option<u64>, Option<Vec<ContactRow>>), Failure> {
+    Ok(match plan.count {
+        Counting::Counter => (facts.total, None),
+        Counting::Postings => (facts.text_matches, None),
+        Counting::Collected { cap } => {
+            let PageRequest::Number(number) = request.page else {
+                return Ok((Some(db::count(client, &sql::count_query(request, context))?), None));
+            };
+            let offset = (number - 1).saturating_mul(request.page_size);
+            let (matched, rows) = db::probe(client, &sql::probe_query(request, context, cap, offset))?;
+            if matched <= cap {
+                (Some(matched), Some(rows))
+            } else {
+                (Some(db::count(client, &sql::count_query(request, context))?), None)
+            }
         }
-        _ => Strategy::Ordered,
+        Counting::Query => (Some(db::count(client, &sql::count_query(request, context))?), None),
+        Counting::UpTo { threshold } => {
+            let counted = db::count(client, &sql::count_up_to_query(request, context, threshold + 1))?;
+            if counted <= threshold {
+                (Some(counted), None)
+            } else {
+                (Some(estimate(client, request, context)?.max(threshold + 1)), None)
+            }
+        }
+        Counting::Planned => (Some(estimate(client, request, context)?), None),
+        Counting::Omitted => (None, None),
+    })
+}
+
+fn numbered_page(
+    client: &SpiClient<'_>,
+    request: &ListRequest,
+    context: &Context,
+    plan: &Plan,
+    facts: &Facts,
+) -> Result<Page, Failure> {
+    let (count, collected) = count_as_planned(client, request, context, plan, facts)?;
+    let exact = plan.exact_count()
+        || matches!(plan.count, Counting::UpTo { threshold } if count.is_some_and(|c| c <= threshold));
+    let count_field = count.map_or(CountField::Null, CountField::Value);
+    if exact {
+        let count = count.unwrap_or(0);
+        let window = page::resolve(&request.page, count, request.page_size)?;
+        if let Some(rows) = collected {
+            return Ok(Page::Numbered { count: count_field, window, rows });
+        }
+        let rows = read_rows(client, request, context, plan, facts, window.offset, Some(count), true)?;
+        return Ok(Page::Numbered { count: count_field, window, rows });
+    }
+    // Without an exact count, one row past the page tells whether there is a next.
+    let PageRequest::Number(number) = request.page else { return Err(QueryError::InvalidPage.into()) };
+    let offset = (number - 1).saturating_mul(request.page_size);
+    let mut rows = read_rows(client, request, context, plan, facts, offset, count, false)?;
+    if rows.is_empty() && number > 1 {
+        return Err(QueryError::InvalidPage.into());
+    }
+    let more = rows.len() as u64 > request.page_size;
+    rows.truncate(request.page_size as usize);
+    let window = page::PageWindow { number, num_pages: number + u64::from(more), offset };
+    Ok(Page::Numbered { count: count_field, window, rows })
+}
+
+/// The page's rows from `offset`, read as the plan says. With an `exact`
+/// count, from the end of the ordering when that is nearer; without, one
+/// row more (it tells whether a next page exists).
+#[allow(clippy::too_many_arguments)]
+fn read_rows(
+    client: &SpiClient<'_>,
+    request: &ListRequest,
+    context: &Context,
+    plan: &Plan,
+    facts: &Facts,
+    offset: u64,
+    count: Option<u64>,
+    exact: bool,
+) -> Result<Vec<ContactRow>, Failure> {
+    let wanted = offset + request.page_size;
+    let strategy = match plan.read {
+        _ if context.source == Source::Tables => Strategy::Ordered,
+        Reading::Walk => Strategy::Ordered,
+        Reading::Collect => Strategy::Materialize,
+        Reading::ByCount => {
+            let matches = match count {
+                Some(count) => count,
+                None => estimate(client, request, context)?,
+            };
+            match plan::reading_for(matches, facts.total.unwrap_or(0), wanted) {
+                Reading::Collect => Strategy::Materialize,
+                _ => Strategy::Ordered,
+            }
+        }
     };
-    // Past the middle, the page is nearer the end: read it backward.
-    let on_page = request.page_size.min(count.saturating_sub(window.offset));
-    let backward = strategy == Strategy::Ordered && window.offset > count / 2;
+    let on_page = request.page_size + u64::from(!exact);
+    let backward = exact && strategy == Strategy::Ordered && count.is_some_and(|c| offset > c / 2);
     let read = if backward {
-        Window::FromEnd { offset: count - window.offset - on_page, limit: on_page }
+        let count = count.unwrap_or(0);
+        let on_page = request.page_size.min(count.saturating_sub(offset));
+        Window::FromEnd { offset: count - offset - on_page, limit: on_page }
     } else {
-        Window::Offset { offset: window.offset }
+        Window::Offset { offset, limit: on_page }
     };
-    let mut rows = Vec::with_capacity(request.page_size as usize);
+    let mut rows = Vec::with_capacity(on_page as usize);
     for query in &sql::page_queries(request, context, read, strategy) {
         rows.extend(db::contacts(client, query)?);
     }
     if backward {
         rows.reverse();
     }
-    Ok(Page::Numbered { count, window, rows })
-}
-
-/// A filtered page of the projection whose matches are few enough to
-/// collect: counted and read in one pass (`sql::probe_query`). `None` when
-/// they are too many (or the page number depends on the count).
-fn probed_page(client: &SpiClient<'_>, request: &ListRequest, context: &Context) -> Result<Option<Page>, Failure> {
-    let PageRequest::Number(number) = request.page else { return Ok(None) };
-    if context.source != Source::Projection || !sql::has_conditions(request) {
-        return Ok(None);
-    }
-    let offset = (number - 1).saturating_mul(request.page_size);
-    let total = db::count(client, &sql::total_query())?;
-    let cap = Strategy::materialize_limit(total, offset.saturating_add(request.page_size));
-    let (matched, rows) = db::probe(client, &sql::probe_query(request, context, cap, offset))?;
-    if matched > cap {
-        return Ok(None);
-    }
-    let window = page::resolve(&request.page, matched, request.page_size)?;
-    Ok(Some(Page::Numbered { count: matched, window, rows }))
+    Ok(rows)
 }
 
 /// For keyset pages, which have no count: the matches are counted only up
-/// to the size where collecting them stops paying.
-fn keyset_strategy(client: &SpiClient<'_>, request: &ListRequest, context: &Context) -> Result<Strategy, Failure> {
-    if context.source != Source::Projection || !sql::has_conditions(request) {
-        return Ok(Strategy::Ordered);
-    }
-    let total = db::count(client, &sql::total_query())?;
-    let limit = Strategy::materialize_limit(total, request.page_size + 1);
-    let count = db::count(client, &sql::count_up_to_query(request, context, limit + 1))?;
-    Ok(Strategy::choose(count, total, request.page_size + 1))
+/// to the size where collecting stops paying.
+fn keyset_strategy(
+    client: &SpiClient<'_>,
+    request: &ListRequest,
+    context: &Context,
+    plan: &Plan,
+    facts: &Facts,
+) -> Result<Strategy, Failure> {
+    Ok(match plan.read {
+        _ if context.source == Source::Tables => Strategy::Ordered,
+        Reading::Walk => Strategy::Ordered,
+        Reading::Collect => Strategy::Materialize,
+        Reading::ByCount => {
+            let total = facts.total.unwrap_or(0);
+            let limit = plan::materialize_limit(total, request.page_size + 1);
+            let count = db::count(client, &sql::count_up_to_query(request, context, limit + 1))?;
+            match plan::reading_for(count, total, request.page_size + 1) {
+                Reading::Collect => Strategy::Materialize,
+                _ => Strategy::Ordered,
+            }
+        }
+    })
 }
 
 /// A row's position in an ordering: its values of the ordering's columns.
@@ -149,6 +287,8 @@ fn keyset_page(
     client: &SpiClient<'_>,
     request: &ListRequest,
     context: &Context,
+    plan: &Plan,
+    facts: &Facts,
     token: Option<&str>,
 ) -> Result<Page, Failure> {
     let terms = complete_ordering(request);
@@ -157,7 +297,7 @@ fn keyset_page(
         Some(token) => Some(cursor::decode(token, &terms).ok_or(QueryError::InvalidCursor)?),
     };
     let size = request.page_size as usize;
-    let strategy = keyset_strategy(client, request, context)?;
+    let strategy = keyset_strategy(client, request, context, plan, facts)?;
     let mut rows = Vec::with_capacity(size + 1);
     for query in sql::page_queries(request, context, Window::Keyset { position: position.as_ref() }, strategy) {
         if rows.len() > size {
@@ -189,43 +329,73 @@ fn keyset_page(
     Ok(Page::Keyset { rows, next, previous })
 }
 
-fn fetch_page(request: &ListRequest) -> Result<Page, Failure> {
+/// Gathers the facts, plans, and reads the page as planned.
+fn fetch_page(request: &ListRequest) -> Result<(Plan, Page), Failure> {
     Spi::connect(|client| {
-        let context = context(client, request)?;
-        match &request.page {
-            PageRequest::Cursor(token) => keyset_page(client, request, &context, token.as_deref()),
-            _ => numbered_page(client, request, &context),
-        }
+        let mut gathered = gather(client, request)?;
+        let plan = match request.page {
+            PageRequest::Cursor(_) => plan::keyset(request, &gathered.facts),
+            _ => plan::numbered(request, &gathered.facts),
+        };
+        let facts = gathered.facts.clone();
+        let page = with_text_matches(&mut gathered, &plan, |context| match &request.page {
+            PageRequest::Cursor(token) => keyset_page(client, request, context, &plan, &facts, token.as_deref()),
+            _ => numbered_page(client, request, context, &plan, &facts),
+        })?;
+        Ok((plan, page))
     })
 }
 
-/// `crm.contacts_page`: the DRF page as JSON text.
-pub fn contacts_page(params: &Json, url: Option<&str>) -> Result<String, Failure> {
+/// The DRF page as JSON text, with the plan that read it.
+fn page_with_plan(params: &Json, url: Option<&str>) -> Result<(Plan, String), Failure> {
     let (raw, request) = list_request(params)?;
-    Ok(match fetch_page(&request)? {
+    let (plan, page) = fetch_page(&request)?;
+    let json = match page {
         Page::Numbered { count, window, rows } => {
             let (next, previous) = page::links(&window, url, &raw);
-            page::page_json(Some(count), &next, &previous, &rows)
+            page::page_json(count, &next, &previous, &rows)
         }
         Page::Keyset { rows, next, previous } => {
             let terms = complete_ordering(&request);
             let link = |p: Option<Position>| p.map(|p| page::cursor_link(url, &raw, &cursor::encode(&terms, &p)));
-            page::page_json(None, &link(next), &link(previous), &rows)
+            page::page_json(CountField::Absent, &link(next), &link(previous), &rows)
         }
-    })
+    };
+    Ok((plan, json))
+}
+
+/// `crm.contacts_page`: the DRF page as JSON text.
+pub fn contacts_page(params: &Json, url: Option<&str>) -> Result<String, Failure> {
+    Ok(page_with_plan(params, url)?.1)
 }
 
 /// `crm.explain`: what `crm.contacts_page` does for these parameters: every
 /// statement it runs with its `EXPLAIN (ANALYZE, BUFFERS)` plan.
 pub fn explain(params: &Json) -> Result<String, Failure> {
-    let (page, statements) = db::explaining(|| contacts_page(params, None));
-    Ok(json!({ "response_bytes": page?.len(), "statements": statements }).to_string())
+    let (answer, statements) = db::explaining(|| page_with_plan(params, None));
+    let (plan, page) = answer?;
+    Ok(json!({ "plan": plan, "response_bytes": page.len(), "statements": statements }).to_string())
 }
 
 /// `crm.contacts`: the same page as rows.
 pub fn contacts_rows(params: &Json) -> Result<Vec<ContactRow>, Failure> {
     let (_, request) = list_request(params)?;
-    Ok(fetch_page(&request)?.into_rows())
+    Ok(fetch_page(&request)?.1.into_rows())
+}
+
+/// `crm.refresh_postings`: a new snapshot of the postings.
+pub fn refresh_postings() -> Result<String, Failure> {
+    let report = Spi::connect_mut(|client| -> Result<_, Failure> {
+        if !db::projection_present(client)? {
+            return Err(
+                QueryError::parameter("variant", "The active variant has no projection (use trgm or full).").into()
+            );
+        }
+        let schema = objects::quote_ident(&table_schema(client, Table::Appuser)?);
+        db::execute(client, &format!("LOCK TABLE {schema}.{} IN SHARE MODE", objects::FLAT))?;
+        Ok(postings_store::refresh(client, &schema)?)
+    })?;
+    Ok(serde_json::to_string(&report).expect("reports serialize"))
 }
 
 /// `crm.contact`: one contact as JSON, `None` when the id does not exist.
@@ -290,7 +460,7 @@ fn present_indexes(client: &SpiClient<'_>) -> Result<Vec<PresentIndex>, Failure>
     let tables: Vec<String> = Table::ALL
         .iter()
         .map(|t| t.name())
-        .chain(projection::TABLES)
+        .chain(objects::TABLES)
         .map(|name| format!("to_regclass('{name}')"))
         .collect();
     // Key and included columns by position (indnkeyatts splits them).
@@ -425,6 +595,7 @@ pub fn use_variant(name: &str, build_indexes: bool) -> Result<String, Failure> {
             for statement in projection::create_sql(&schema) {
                 db::execute(client, &statement)?;
             }
+            postings_store::refresh(client, &objects::quote_ident(&schema))?;
             db::execute(client, &projection::mark_sql(&schema))?;
         }
         for index in plan.create_indexes.iter().filter(|_| build_indexes) {

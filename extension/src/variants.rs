@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 
 use crate::fields::{self, Table};
-use crate::projection;
+use crate::objects::{self, quote_ident, MANAGED_PREFIX};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Variant {
@@ -139,7 +139,7 @@ impl IndexDef {
     }
 
     pub fn on_projection(&self) -> bool {
-        projection::TABLES.contains(&self.table)
+        objects::TABLES.contains(&self.table)
     }
 }
 
@@ -156,13 +156,6 @@ pub fn identity_name(identity: &str) -> &str {
 pub fn drop_index_sql(schema: &str, name: &str) -> String {
     format!("DROP INDEX IF EXISTS {}.{}", quote_ident(schema), quote_ident(name))
 }
-
-/// PostgreSQL's quote_ident for names read from the catalog.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-pub const MANAGED_PREFIX: &str = "crm_";
 
 /// SPEC's `indexed` list, on the application tables.
 fn spec_indexes() -> Vec<IndexDef> {
@@ -187,7 +180,7 @@ fn spec_indexes() -> Vec<IndexDef> {
 fn projection_indexes() -> Vec<IndexDef> {
     use Method::{Btree, GinTrgm};
     let trgm = &[Variant::Trgm, Variant::Full];
-    let flat = projection::FLAT;
+    let flat = objects::FLAT;
     let default_order = fields::DEFAULT_ORDERING.column().output_key();
     let mut defs = vec![IndexDef::new(flat, Btree, &[default_order, "id"], trgm)];
     // The orderings of SPEC §5's scenarios.
@@ -223,7 +216,7 @@ fn projection_indexes() -> Vec<IndexDef> {
             }
         }
     }
-    defs.push(IndexDef::new(projection::DICTIONARY, GinTrgm, &["value"], trgm));
+    defs.push(IndexDef::new(objects::DICTIONARY, GinTrgm, &["value"], trgm));
     // full: every other ordering field (the id's is the primary key).
     for field in fields::ordering_fields().filter(|f| f.name != "id") {
         let key = field.column().output_key();
@@ -267,7 +260,7 @@ pub fn plan_switch(target: Variant, present: &BTreeSet<String>, projection_prese
             .filter(|identity| !wanted_identities.contains(*identity))
             .map(|identity| identity_name(identity).to_string())
             // A dropped projection takes its indexes with it.
-            .filter(|name| !(drop_projection && projection::TABLES.iter().any(|t| name.starts_with(t))))
+            .filter(|name| !(drop_projection && objects::TABLES.iter().any(|t| name.starts_with(t))))
             .collect(),
         // A new projection comes without indexes.
         create_indexes: wanted

@@ -158,7 +158,8 @@ fn timestamp(rng: &mut Rng) -> String {
     format!("2024-0{}-{:02}T{:02}:00:00Z", 1 + rng.below(3), 1 + rng.below(28), rng.below(3) * 6)
 }
 
-async fn fill(sandbox: &Sandbox, rng: &mut Rng) {
+/// Adds 60 addresses and 1500 contacts; `batch` keeps customer ids unique.
+async fn fill(sandbox: &Sandbox, rng: &mut Rng, batch: usize) {
     let client = &sandbox.client;
     let mut addresses = Vec::new();
     for i in 0..60 {
@@ -182,7 +183,7 @@ async fn fill(sandbox: &Sandbox, rng: &mut Rng) {
         let address: Option<i64> = (!rng.chance(10)).then(|| *rng.pick(&addresses));
         let created = timestamp(rng);
         let (first, last) = (*rng.pick(FIRST), *rng.pick(LAST));
-        let customer_id = format!("CUST-{:012X}", i * 7919 + 11);
+        let customer_id = format!("CUST-{:012X}", (batch * 1500 + i) * 7919 + 11);
         let id: i64 = client
             .query_one(
                 "INSERT INTO appuser (first_name, last_name, gender, customer_id, phone_number, created, last_updated, birthday, address_id) \
@@ -433,13 +434,53 @@ async fn check_case(client: &Client, case: &Case, rng: &mut Rng, label: &str) {
 async fn run(variant: &str, seed: u64, cases: usize) {
     let sandbox = Sandbox::new().await;
     let mut rng = Rng(seed);
-    fill(&sandbox, &mut rng).await;
+    fill(&sandbox, &mut rng, 0).await;
     sandbox.client.query_one("SELECT crm.use_variant($1)", &[&variant]).await.unwrap();
     let report: String = sandbox.client.query_one("SELECT crm.variant()->>'variant'", &[]).await.unwrap().get(0);
     assert_eq!(report, variant);
     for i in 0..cases {
         let case = random_case(&mut rng);
         check_case(&sandbox.client, &case, &mut rng, &format!("{variant} case {i}")).await;
+    }
+}
+
+/// Writes after the postings were built: new contacts, changed names and
+/// addresses, deleted contacts, a changed relationship. Their postings are
+/// stale (the dirty set), so these contacts are matched by SQL.
+async fn write_after_postings(sandbox: &Sandbox, rng: &mut Rng) {
+    fill(sandbox, rng, 1).await;
+    let client = &sandbox.client;
+    for sql in [
+        "UPDATE appuser SET first_name = 'Zoë-Paula' WHERE id % 17 = 0",
+        "UPDATE appuser SET last_name = 'Ab' WHERE id % 23 = 1",
+        "UPDATE address SET street = 'Pauline Allee', city = 'Ürümqi' WHERE id % 5 = 0",
+        "UPDATE customer_relationship SET points = points + 1 WHERE id % 3 = 0",
+        "DELETE FROM appuser WHERE id % 29 = 2",
+    ] {
+        client.execute(sql, &[]).await.unwrap();
+    }
+    let dirty: i64 = client.query_one("SELECT count(*) FROM crm_posting_dirty", &[]).await.unwrap().get(0);
+    assert!(dirty > 1500, "the writes left {dirty} dirty contacts");
+}
+
+#[tokio::test]
+async fn postings_with_writes_since_their_snapshot_match_the_reference() {
+    let sandbox = Sandbox::new().await;
+    let mut rng = Rng(3);
+    fill(&sandbox, &mut rng, 0).await;
+    sandbox.client.query_one("SELECT crm.use_variant('trgm')", &[]).await.unwrap();
+    write_after_postings(&sandbox, &mut rng).await;
+    for i in 0..200 {
+        let case = random_case(&mut rng);
+        check_case(&sandbox.client, &case, &mut rng, &format!("dirty case {i}")).await;
+    }
+    // A new snapshot takes the written contacts in.
+    sandbox.client.query_one("SELECT crm.refresh_postings()", &[]).await.unwrap();
+    let dirty: i64 = sandbox.client.query_one("SELECT count(*) FROM crm_posting_dirty", &[]).await.unwrap().get(0);
+    assert_eq!(dirty, 0);
+    for i in 0..100 {
+        let case = random_case(&mut rng);
+        check_case(&sandbox.client, &case, &mut rng, &format!("refreshed case {i}")).await;
     }
 }
 

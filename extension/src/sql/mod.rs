@@ -10,8 +10,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::cursor::{Direction, Position};
 use crate::fields::{self, Column, Lookup, Table};
+use crate::objects;
 use crate::params::{complete_ordering, Filter, ListRequest, OrderTerm, Value};
-use crate::projection;
 use crate::values::IntegerLiteral;
 
 mod keyset;
@@ -20,6 +20,7 @@ mod keyset;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arg {
     Int8(i64),
+    Int8Array(Vec<i64>),
     Text(String),
     TextArray(Vec<String>),
     /// Microseconds since 2000-01-01 UTC.
@@ -37,7 +38,8 @@ pub struct SqlQuery {
 }
 
 /// Where contacts are read from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Source {
     /// `appuser u LEFT JOIN address a LEFT JOIN customer_relationship r`.
     Tables,
@@ -63,7 +65,7 @@ impl Source {
                 }
                 sql
             }
-            Source::Projection => format!("FROM {} f", projection::FLAT),
+            Source::Projection => format!("FROM {} f", objects::FLAT),
         }
     }
 
@@ -96,16 +98,34 @@ pub const MAX_RESOLVED_VALUES: usize = 1000;
 /// Resolutions by (projection column, client text).
 pub type Resolutions = HashMap<(&'static str, String), Resolution>;
 
+/// The contacts matching a request's text conditions, found by the
+/// postings (`text_match`): the SQL checks membership instead of patterns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Matched {
+    /// Few enough to bind: `f.id = ANY($n)`, read through the primary key.
+    Ids(Vec<i64>),
+    /// Too many to bind: `crm._member(f.id)` tests the set installed in
+    /// this backend (`text_match::with_members`).
+    Member,
+}
+
 /// How a request is turned into SQL: the source and, for the projection,
-/// what the dictionary said about the request's patterns.
+/// what the dictionary said about the request's patterns and which
+/// contacts the postings found for its text conditions.
 pub struct Context {
     pub source: Source,
     pub resolutions: Resolutions,
+    pub matched: Option<Matched>,
 }
 
 impl Context {
     pub fn tables() -> Self {
-        Context { source: Source::Tables, resolutions: Resolutions::new() }
+        Context { source: Source::Tables, resolutions: Resolutions::new(), matched: None }
+    }
+
+    /// The projection, patterns matched with ILIKE.
+    pub fn projection() -> Self {
+        Context { source: Source::Projection, resolutions: Resolutions::new(), matched: None }
     }
 }
 
@@ -244,7 +264,7 @@ impl<'a> WhereBuilder<'a> {
                     let placeholder = self.pattern(&mut pattern, text);
                     alternatives.push(format!(
                         "{expr} IN (SELECT d.value FROM {} d WHERE d.field = '{}' AND d.value ILIKE {placeholder})",
-                        projection::DICTIONARY,
+                        objects::DICTIONARY,
                         column.output_key()
                     ));
                 }
@@ -301,11 +321,23 @@ impl<'a> WhereBuilder<'a> {
     }
 
     fn request(mut self, request: &ListRequest) -> Self {
-        for filter in &request.filters {
+        // Text conditions already answered by the postings become one
+        // membership condition.
+        let matched = self.context.matched.clone();
+        for filter in request.filters.iter().filter(|f| matched.is_none() || f.lookup != Lookup::Icontains) {
             self.filter(filter);
         }
-        for term in &request.search_terms {
-            self.search_term(term);
+        match matched {
+            None => {
+                for term in &request.search_terms {
+                    self.search_term(term);
+                }
+            }
+            Some(Matched::Ids(ids)) => {
+                let ids = self.binder.bind(Arg::Int8Array(ids));
+                self.clauses.push(Clause::Simple(format!("f.id = ANY({ids})")));
+            }
+            Some(Matched::Member) => self.clauses.push(Clause::Simple("crm._member(f.id)".to_string())),
         }
         self
     }
@@ -338,7 +370,7 @@ fn all_tables() -> BTreeSet<Table> {
     Table::ALL.into_iter().collect()
 }
 
-/// How a page of the projection is read; chosen from the exact count.
+/// How a page of the projection is read (`plan::Reading` decides).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
     /// Walk an index in the requested order, filtering as it goes: best
@@ -350,41 +382,18 @@ pub enum Strategy {
     Materialize,
 }
 
-impl Strategy {
-    /// Up to this many matches, collecting them is cheaper than an ordered
-    /// walk: the walk reads about `wanted × total / count` rows, collecting
-    /// reads `count` index entries, about four times cheaper each.
-    pub fn materialize_limit(total: u64, wanted: u64) -> u64 {
-        (4.0 * wanted.max(1) as f64 * total as f64).sqrt() as u64
-    }
-
-    pub fn choose(count: u64, total: u64, wanted: u64) -> Strategy {
-        if count <= Strategy::materialize_limit(total, wanted) {
-            Strategy::Materialize
-        } else {
-            Strategy::Ordered
-        }
-    }
-}
-
 /// Which rows of the ordering a page takes.
 #[derive(Clone, Copy, Debug)]
 pub enum Window<'a> {
-    Offset {
-        offset: u64,
-    },
+    /// `limit` rows after skipping `offset`.
+    Offset { offset: u64, limit: u64 },
     /// `limit` rows after skipping `offset` from the end of the ordering,
     /// read in reverse (the caller flips them back): a page near the end
     /// skips few rows instead of almost all of them.
-    FromEnd {
-        offset: u64,
-        limit: u64,
-    },
+    FromEnd { offset: u64, limit: u64 },
     /// Keyset pagination from a position (`None`: the first page); reads
     /// one row more than the page to tell whether there is a next page.
-    Keyset {
-        position: Option<&'a Position>,
-    },
+    Keyset { position: Option<&'a Position> },
 }
 
 /// The exact number of contacts matching the request's filters and search.
@@ -397,7 +406,7 @@ pub fn count_query(request: &ListRequest, context: &Context) -> SqlQuery {
             format!("SELECT count(*) FROM ({}) m", projection_set(&builder.clauses, &[]))
         }
         Source::Projection => {
-            format!("SELECT count(*) FROM {} f{}", projection::FLAT, where_sql(&builder.flat_clauses()))
+            format!("SELECT count(*) FROM {} f{}", objects::FLAT, where_sql(&builder.flat_clauses()))
         }
         Source::Tables => format!(
             "SELECT count(*) {}{}",
@@ -406,6 +415,48 @@ pub fn count_query(request: &ListRequest, context: &Context) -> SqlQuery {
         ),
     };
     SqlQuery { text, args: builder.binder.args }
+}
+
+/// The matching contacts as a plain query (for the planner's estimate of
+/// their number).
+pub fn match_set_query(request: &ListRequest, context: &Context) -> SqlQuery {
+    let builder = WhereBuilder::new(context).request(request);
+    let text = match context.source {
+        Source::Projection => projection_set(&builder.clauses, &[]),
+        Source::Tables => format!(
+            "SELECT 1 {}{}",
+            Source::Tables.table_expression(&builder.tables),
+            where_sql(&builder.flat_clauses())
+        ),
+    };
+    SqlQuery { text, args: builder.binder.args }
+}
+
+/// `SELECT array_agg(id)` of the contacts among `ids` that match the request.
+pub fn ids_among_query(request: &ListRequest, context: &Context, ids: Vec<i64>) -> SqlQuery {
+    let mut builder = WhereBuilder::new(context).request(request);
+    let among = builder.binder.bind(Arg::Int8Array(ids));
+    let mut clauses = vec![format!("f.id = ANY({among})")];
+    clauses.extend(builder.flat_clauses());
+    SqlQuery {
+        text: format!("SELECT array_agg(f.id) FROM {} f{}", objects::FLAT, where_sql(&clauses)),
+        args: builder.binder.args,
+    }
+}
+
+/// `SELECT array_agg(id)` of the contacts whose `column` contains `text`
+/// (ILIKE), among `ids` when given.
+pub fn column_contains_query(column: &Column, text: &str, ids: Option<Vec<i64>>) -> SqlQuery {
+    let mut binder = Binder::default();
+    let pattern = binder.bind(Arg::Text(contains_pattern(text)));
+    let mut clauses = vec![format!("{} ILIKE {pattern}", Source::Projection.expr(column))];
+    if let Some(ids) = ids {
+        clauses.push(format!("f.id = ANY({})", binder.bind(Arg::Int8Array(ids))));
+    }
+    SqlQuery {
+        text: format!("SELECT array_agg(f.id) FROM {} f{}", objects::FLAT, where_sql(&clauses)),
+        args: binder.args,
+    }
 }
 
 /// The number of matches up to `cap`: enough to choose a strategy without
@@ -437,7 +488,7 @@ pub fn probe_query(request: &ListRequest, context: &Context, cap: u64, offset: u
          JOIN {} f ON f.id = p.id) x ON true ORDER BY {}",
         Source::Projection.select_list(),
         order_by_sql(&terms, |c| format!("m.{}", c.output_key())),
-        projection::FLAT,
+        objects::FLAT,
         order_by_sql(&terms, |c| format!("x.{}", c.output_key())),
     );
     SqlQuery { text, args: builder.binder.args }
@@ -453,13 +504,13 @@ pub fn has_conditions(request: &ListRequest) -> bool {
 pub fn stats_from_counter_query() -> String {
     format!(
         "SELECT sum(n)::bigint, sum(with_address)::bigint, sum(with_relationship)::bigint FROM {}",
-        projection::COUNTER
+        objects::COUNTER
     )
 }
 
 /// The number of contacts, from the projection's counter.
 pub fn total_query() -> SqlQuery {
-    SqlQuery { text: format!("SELECT sum(n)::bigint FROM {}", projection::COUNTER), args: Vec::new() }
+    SqlQuery { text: format!("SELECT sum(n)::bigint FROM {}", objects::COUNTER), args: Vec::new() }
 }
 
 /// The matching contacts' ids and `columns` (projection keys) as a query
@@ -471,7 +522,7 @@ fn projection_set(clauses: &[Clause], columns: &[&str]) -> String {
     for c in columns.iter().filter(|c| **c != "id") {
         select.push_str(&format!(", f.{c}"));
     }
-    select.push_str(&format!(" FROM {} f", projection::FLAT));
+    select.push_str(&format!(" FROM {} f", objects::FLAT));
     let simple: Vec<String> =
         clauses.iter().filter_map(|c| if let Clause::Simple(s) = c { Some(s.clone()) } else { None }).collect();
     let groups: Vec<&Vec<String>> =
@@ -507,7 +558,10 @@ pub fn page_queries(request: &ListRequest, context: &Context, window: Window, st
     let mut limit_value = request.page_size as i64;
     let mut offset_value = None;
     match window {
-        Window::Offset { offset } => offset_value = Some(offset.min(i64::MAX as u64) as i64),
+        Window::Offset { offset, limit } => {
+            offset_value = Some(offset.min(i64::MAX as u64) as i64);
+            limit_value = limit.min(i64::MAX as u64) as i64;
+        }
         Window::FromEnd { offset, limit } => {
             for t in &mut terms {
                 t.descending = !t.descending;
@@ -573,7 +627,7 @@ fn projection_page(clauses: &[Clause], terms: &[OrderTerm], strategy: Strategy, 
         return format!(
             "SELECT {} FROM {} f{where_all} ORDER BY {order_f} {limit}",
             Source::Projection.select_list(),
-            projection::FLAT
+            objects::FLAT
         );
     }
     let keys: Vec<&str> = terms.iter().map(|t| t.field.column().output_key()).collect();
@@ -589,13 +643,13 @@ fn projection_page(clauses: &[Clause], terms: &[OrderTerm], strategy: Strategy, 
             for k in keys.iter().filter(|k| **k != "id") {
                 select.push_str(&format!(", f.{k}"));
             }
-            format!("{select} FROM {} f{where_all} ORDER BY {order_f} {limit}", projection::FLAT)
+            format!("{select} FROM {} f{where_all} ORDER BY {order_f} {limit}", objects::FLAT)
         }
     };
     format!(
         "SELECT {} FROM {} f JOIN ({ids}) p ON p.id = f.id ORDER BY {order_p}",
         Source::Projection.select_list(),
-        projection::FLAT
+        objects::FLAT
     )
 }
 
@@ -617,7 +671,7 @@ mod tests {
     use crate::params::{parse_list_request, RawParams};
 
     fn offset_page_query(request: &ListRequest, context: &Context, offset: u64) -> SqlQuery {
-        page_queries(request, context, Window::Offset { offset }, Strategy::Ordered).remove(0)
+        page_queries(request, context, Window::Offset { offset, limit: request.page_size }, Strategy::Ordered).remove(0)
     }
 
     fn keyset_page_queries(request: &ListRequest, context: &Context, position: Option<&Position>) -> Vec<SqlQuery> {
@@ -633,6 +687,7 @@ mod tests {
         Context {
             source: Source::Projection,
             resolutions: resolutions.iter().map(|(k, t, r)| ((*k, t.to_string()), r.clone())).collect(),
+            matched: None,
         }
     }
 
@@ -796,20 +851,10 @@ mod tests {
     }
 
     #[test]
-    fn the_count_chooses_between_collecting_and_walking() {
-        // 3M contacts, a page of 50: collecting pays up to ~24,500 matches.
-        assert_eq!(Strategy::materialize_limit(3_000_000, 50), 24_494);
-        assert_eq!(Strategy::choose(4_000, 3_000_000, 50), Strategy::Materialize);
-        assert_eq!(Strategy::choose(900_000, 3_000_000, 50), Strategy::Ordered);
-        // Deep pages make collecting pay sooner.
-        assert_eq!(Strategy::choose(900_000, 3_000_000, 500_000), Strategy::Materialize);
-    }
-
-    #[test]
     fn collected_and_skipping_pages_sort_ids_first_then_read_rows() {
         let r = request(&[("first_name__icontains", "pau")]);
         let ctx = projection(&[("first_name", "pau", Resolution::Values(vec!["Paul".into()]))]);
-        let q = page_queries(&r, &ctx, Window::Offset { offset: 0 }, Strategy::Materialize).remove(0);
+        let q = page_queries(&r, &ctx, Window::Offset { offset: 0, limit: 50 }, Strategy::Materialize).remove(0);
         assert!(
             q.text.ends_with(
                 "FROM crm_contact_flat f JOIN (WITH m AS MATERIALIZED (SELECT f.id, f.created FROM crm_contact_flat f \
@@ -819,7 +864,8 @@ mod tests {
             "{}",
             q.text
         );
-        let q = page_queries(&request(&[]), &ctx, Window::Offset { offset: 100 }, Strategy::Ordered).remove(0);
+        let q =
+            page_queries(&request(&[]), &ctx, Window::Offset { offset: 100, limit: 50 }, Strategy::Ordered).remove(0);
         assert!(
             q.text.ends_with(
                 "JOIN (SELECT f.id, f.created FROM crm_contact_flat f ORDER BY f.created DESC, f.id DESC \

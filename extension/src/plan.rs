@@ -1,0 +1,253 @@
+//! The plan of a list request: every decision about how it is answered,
+//! made as one value before any SQL text exists (PostgREST's Plan stage).
+//! `service` gathers the facts (`Facts`: what the active variant provides,
+//! the counter, what the postings matched), asks `plan` what to do, and
+//! executes exactly that; `crm.explain` shows the plan beside the SQL.
+
+use serde::Serialize;
+
+use crate::params::{CountMode, ListRequest, PageRequest, ESTIMATED_COUNT_THRESHOLD};
+use crate::sql::Source;
+
+/// Up to this many matches found by the postings are bound as an id array
+/// (read through the primary key); more are tested with `crm._member`.
+pub const MAX_BOUND_IDS: u64 = 200_000;
+
+/// What is known about a request before planning it.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    pub projection: bool,
+    /// The number of contacts (the projection's counter).
+    pub total: Option<u64>,
+    /// The contacts the postings found for the text conditions.
+    pub text_matches: Option<u64>,
+    /// Whether conditions other than text ones (postings answered those) remain.
+    pub other_conditions: bool,
+    /// Whether the request has any condition at all.
+    pub conditions: bool,
+}
+
+/// How the text conditions are matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextMatching {
+    /// No text condition.
+    None,
+    /// Patterns in SQL (ILIKE, dictionary values, trigram indexes).
+    Sql,
+    /// The postings' bitmap, bound as ids.
+    PostingsIds,
+    /// The postings' bitmap, tested per row by `crm._member`.
+    PostingsMember,
+}
+
+/// How the page's `count` is obtained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "how")]
+pub enum Counting {
+    /// The projection's counter: no condition.
+    Counter,
+    /// The postings' bitmap is the whole answer: its size.
+    Postings,
+    /// Collect up to `cap` matches with the page (one statement); more
+    /// than that: count them with a query.
+    Collected { cap: u64 },
+    /// `count(*)` of the matches.
+    Query,
+    /// Exact up to `threshold`, above it the planner's estimate.
+    UpTo { threshold: u64 },
+    /// The planner's estimate.
+    Planned,
+    /// No count (`"count": null`).
+    Omitted,
+}
+
+/// How the page's rows are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reading {
+    /// Walk an index in the requested order, filtering as it goes (read
+    /// from the end when the page is past the middle of an exact count).
+    Walk,
+    /// Collect every match through the filters' indexes, sort, page.
+    Collect,
+    /// Decided by the matches' number: collect up to the limit, walk above.
+    ByCount,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub source: Source,
+    pub text: TextMatching,
+    pub count: Counting,
+    pub read: Reading,
+    /// Rows read past the page to tell whether a next page exists (when
+    /// no exact count tells it).
+    pub lookahead: bool,
+}
+
+impl Plan {
+    /// Whether the count is exact (page numbers and links follow from it).
+    pub fn exact_count(&self) -> bool {
+        matches!(self.count, Counting::Counter | Counting::Postings | Counting::Collected { .. } | Counting::Query)
+    }
+}
+
+/// Up to this many matches, collecting them is cheaper than an ordered
+/// walk: the walk reads about `wanted × total / count` rows, collecting
+/// reads `count` index entries, about four times cheaper each.
+pub fn materialize_limit(total: u64, wanted: u64) -> u64 {
+    (4.0 * wanted.max(1) as f64 * total as f64).sqrt() as u64
+}
+
+/// Collect or walk, for this many matches.
+pub fn reading_for(matches: u64, total: u64, wanted: u64) -> Reading {
+    if matches <= materialize_limit(total, wanted) {
+        Reading::Collect
+    } else {
+        Reading::Walk
+    }
+}
+
+fn text_matching(request: &ListRequest, facts: &Facts) -> TextMatching {
+    let has_text = request.search_terms.len()
+        + request.filters.iter().filter(|f| f.lookup == crate::fields::Lookup::Icontains).count()
+        > 0;
+    match facts.text_matches {
+        _ if !has_text => TextMatching::None,
+        Some(n) if n <= MAX_BOUND_IDS => TextMatching::PostingsIds,
+        Some(_) => TextMatching::PostingsMember,
+        None => TextMatching::Sql,
+    }
+}
+
+/// The plan of a numbered page (or of `crm.contacts` rows).
+pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
+    let text = text_matching(request, facts);
+    let source = if facts.projection { Source::Projection } else { Source::Tables };
+    let offset = match request.page {
+        PageRequest::Number(n) => (n - 1).saturating_mul(request.page_size),
+        _ => 0,
+    };
+    let wanted = offset.saturating_add(request.page_size);
+    // `page=last` needs the number of pages: an exact count whatever the mode.
+    let mode = if request.page == PageRequest::Last { CountMode::Exact } else { request.count };
+    let plan = |count, read| Plan { source, text, count, read, lookahead: !matches!(mode, CountMode::Exact) };
+    let total = facts.total.unwrap_or(0);
+    if !facts.projection {
+        let count = match mode {
+            CountMode::Exact => Counting::Query,
+            CountMode::Planned => Counting::Planned,
+            CountMode::Estimated => Counting::UpTo { threshold: ESTIMATED_COUNT_THRESHOLD },
+            CountMode::None => Counting::Omitted,
+        };
+        return Plan { lookahead: count != Counting::Query, ..plan(count, Reading::Walk) };
+    }
+    if !facts.conditions {
+        return Plan { lookahead: false, ..plan(Counting::Counter, Reading::Walk) };
+    }
+    if let (Some(matches), false) = (facts.text_matches, facts.other_conditions) {
+        let read = reading_for(matches, total, wanted);
+        return Plan { lookahead: false, ..plan(Counting::Postings, read) };
+    }
+    let cap = materialize_limit(total, wanted);
+    match mode {
+        CountMode::Exact => plan(Counting::Collected { cap }, Reading::ByCount),
+        CountMode::Planned => plan(Counting::Planned, Reading::ByCount),
+        CountMode::Estimated => plan(Counting::UpTo { threshold: ESTIMATED_COUNT_THRESHOLD }, Reading::ByCount),
+        CountMode::None => plan(Counting::Omitted, Reading::ByCount),
+    }
+}
+
+/// How a keyset page is read: by the matches' number, counted only up to
+/// where collecting stops paying (keyset pages have no count).
+pub fn keyset(request: &ListRequest, facts: &Facts) -> Plan {
+    let text = text_matching(request, facts);
+    let source = if facts.projection { Source::Projection } else { Source::Tables };
+    let read = match (facts.projection && facts.conditions, facts.text_matches, facts.other_conditions) {
+        (false, _, _) => Reading::Walk,
+        (true, Some(matches), false) => reading_for(matches, facts.total.unwrap_or(0), request.page_size + 1),
+        (true, _, _) => Reading::ByCount,
+    };
+    Plan { source, text, count: Counting::Omitted, read, lookahead: true }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{parse_list_request, RawParams};
+
+    fn request(pairs: &[(&str, &str)]) -> ListRequest {
+        let raw: RawParams = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse_list_request(&raw).unwrap()
+    }
+
+    fn projection(conditions: bool, text_matches: Option<u64>, other_conditions: bool) -> Facts {
+        Facts { projection: true, total: Some(3_000_000), text_matches, other_conditions, conditions }
+    }
+
+    #[test]
+    fn the_collect_limit_grows_with_the_page_depth() {
+        // 3M contacts, a page of 50: collecting pays up to ~24,500 matches.
+        assert_eq!(materialize_limit(3_000_000, 50), 24_494);
+        assert_eq!(reading_for(4_000, 3_000_000, 50), Reading::Collect);
+        assert_eq!(reading_for(900_000, 3_000_000, 50), Reading::Walk);
+        assert_eq!(reading_for(900_000, 3_000_000, 500_000), Reading::Collect);
+    }
+
+    #[test]
+    fn the_tables_count_with_a_query_and_walk() {
+        let p = numbered(&request(&[("search", "paul")]), &Facts { conditions: true, ..Facts::default() });
+        assert_eq!(
+            (p.source, p.text, p.count, p.read),
+            (Source::Tables, TextMatching::Sql, Counting::Query, Reading::Walk)
+        );
+        let p = numbered(&request(&[("count", "none")]), &Facts::default());
+        assert_eq!((p.count, p.lookahead), (Counting::Omitted, true));
+    }
+
+    #[test]
+    fn no_condition_reads_the_counter() {
+        for mode in ["exact", "planned", "estimated", "none"] {
+            let p = numbered(&request(&[("count", mode)]), &projection(false, None, false));
+            assert_eq!((p.count, p.read, p.lookahead), (Counting::Counter, Reading::Walk, false), "{mode}");
+        }
+    }
+
+    #[test]
+    fn postings_alone_count_and_choose_the_reading() {
+        let r = request(&[("search", "ar")]);
+        let p = numbered(&r, &projection(true, Some(1_300_000), false));
+        assert_eq!((p.text, p.count, p.read), (TextMatching::PostingsMember, Counting::Postings, Reading::Walk));
+        let p = numbered(&r, &projection(true, Some(29), false));
+        assert_eq!((p.text, p.count, p.read), (TextMatching::PostingsIds, Counting::Postings, Reading::Collect));
+        assert!(p.exact_count());
+    }
+
+    #[test]
+    fn other_conditions_follow_the_count_mode() {
+        let facts = projection(true, Some(5_000), true);
+        let p = numbered(&request(&[("search", "ar"), ("gender", "F")]), &facts);
+        assert_eq!(p.count, Counting::Collected { cap: 24_494 });
+        assert_eq!(p.read, Reading::ByCount);
+        let p = numbered(&request(&[("gender", "F"), ("count", "planned")]), &facts);
+        assert_eq!((p.count, p.lookahead), (Counting::Planned, true));
+        let p = numbered(&request(&[("gender", "F"), ("count", "estimated")]), &facts);
+        assert_eq!(p.count, Counting::UpTo { threshold: ESTIMATED_COUNT_THRESHOLD });
+        let p = numbered(&request(&[("gender", "F"), ("count", "none")]), &facts);
+        assert!(!p.exact_count());
+        // The last page needs the number of pages.
+        let p = numbered(&request(&[("gender", "F"), ("count", "none"), ("page", "last")]), &facts);
+        assert!(p.exact_count() && !p.lookahead);
+    }
+
+    #[test]
+    fn keyset_pages_read_by_the_number_of_matches() {
+        let p = keyset(&request(&[("cursor", "")]), &projection(false, None, false));
+        assert_eq!(p.read, Reading::Walk);
+        let p = keyset(&request(&[("cursor", ""), ("search", "x")]), &projection(true, Some(10), false));
+        assert_eq!(p.read, Reading::Collect);
+        let p = keyset(&request(&[("cursor", ""), ("gender", "F")]), &projection(true, None, true));
+        assert_eq!(p.read, Reading::ByCount);
+    }
+}
