@@ -95,7 +95,7 @@ fn strip_panel(area: &DrawingArea<BitMapBackend, Shift>, run: &WorkloadRun, rang
             .filter(|r| r.outcome == outcome && r.latency_ms > 0.0)
             .filter_map(|r| row_of(r.class).map(|y| (r.latency_ms, y + jitter(r.seq))))
             .collect();
-        chart.draw_series(dots.iter().map(|p| Circle::new(*p, 2, c.mix(0.45).filled()))).map_err(draw_error)?;
+        chart.draw_series(dots.iter().map(|p| Circle::new(*p, 3, c.mix(0.55).filled()))).map_err(draw_error)?;
     }
     let marks: [Mark; 3] = [(BLACK, 4, |l| l.p50_ms), (P90, 3, |l| l.p90_ms), (P99, 3, |l| l.p99_ms)];
     for (c, width, value) in marks {

@@ -20,8 +20,9 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// A table cell: pipes escaped, on one line (errors carry a DETAIL line).
 fn escape(s: &str) -> String {
-    s.replace('|', "\\|")
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// A long query string shortened for a table cell.
@@ -429,5 +430,6 @@ mod tests {
         assert_eq!(appended, format!("# r\n\nscenarios\n\n{BEGIN}\nnew\n{END}\n"));
         assert_eq!(existing_section(&merged), Some(format!("{BEGIN}\nnew\n{END}").as_str()));
         assert_eq!(existing_section("# r"), None);
+        assert_eq!(escape("a|b\nDETAIL: c"), "a\\|b DETAIL: c");
     }
 }

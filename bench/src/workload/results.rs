@@ -238,7 +238,7 @@ pub struct CancelRecord {
     /// The answer came before the drop: nothing to cancel.
     pub answered_before_drop: bool,
     /// Backends running `contacts_page` (started since the request was
-    /// sent) at the drop.
+    /// sent) at the drop, parallel workers included.
     pub active_at_drop: usize,
     /// From the drop until none of them was active any more, capped.
     pub gone_ms: Option<f64>,
