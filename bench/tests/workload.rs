@@ -1,7 +1,7 @@
 //! The randomized workload end to end through the SQL function: the
 //! bench's field list against the server's, a generated workload on 2,000
 //! contacts (every request answered as the API would, no 400), its files,
-//! a replay compared with it, and a short load.
+//! a replay compared with it, a short load, and a run on another variant.
 
 mod support;
 
@@ -107,4 +107,13 @@ async fn workload_replay_compare_and_load_over_sql() {
     assert!(load.requests > 10 && load.requests_per_s > 0.0, "{load:?}");
     assert_eq!((load.statuses.s5xx, load.statuses.no_answer), (0, 0), "{load:?}");
     assert_eq!(load.statuses.s2xx + load.statuses.s4xx, load.requests);
+
+    // With --variants: on each, then the variant of the start is back.
+    let switched = sandbox.args(&["--via", "sql", "--workload", "20", "--variants", "trgm", "--no-export"]);
+    let (on_trgm, _) = bench::run_workload(&switched).await.expect("the workload runs on trgm");
+    assert_eq!(on_trgm.runs.iter().map(|r| r.variant.as_str()).collect::<Vec<_>>(), ["trgm"]);
+    assert!(on_trgm.runs[0].switch.as_ref().is_some_and(|s| s.from == "baseline"));
+    assert_eq!((on_trgm.meta.initial_variant.as_str(), on_trgm.meta.final_variant.as_str()), ("baseline", "baseline"));
+    assert_eq!(sandbox.variant().await, "baseline");
+    assert!(on_trgm.runs[0].records.iter().all(|r| matches!(r.outcome, Outcome::Ok | Outcome::InvalidPage)));
 }
