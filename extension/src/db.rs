@@ -50,7 +50,7 @@ pub fn explaining<T>(f: impl FnOnce() -> T) -> (T, Vec<Json>) {
 }
 
 /// Every query of the request path goes through here.
-fn select<'conn>(
+pub fn select<'conn>(
     client: &SpiClient<'conn>,
     sql: &str,
     limit: Option<i64>,
@@ -100,6 +100,16 @@ fn cell(row: &SpiHeapTupleData<'_>, ordinal: usize, ty: ValueType) -> SpiResult<
 
 fn contact_row(row: &SpiHeapTupleData<'_>, first_ordinal: usize) -> SpiResult<ContactRow> {
     fields::CONTACT.iter().enumerate().map(|(i, output)| cell(row, first_ordinal + i, output.column.ty)).collect()
+}
+
+/// The first column of every row, typed `ty`.
+pub fn cells(client: &SpiClient<'_>, query: &SqlQuery, ty: ValueType) -> SpiResult<Vec<Cell>> {
+    let table = select(client, query.text.as_str(), None, &datums(query))?;
+    let mut out = Vec::with_capacity(table.len());
+    for row in table {
+        out.push(cell(&row, 1, ty)?);
+    }
+    Ok(out)
 }
 
 /// Rows of a query whose columns are the contact's.

@@ -139,8 +139,9 @@ fn variant() -> JsonText {
 
 /// Switches to an index variant (baseline, indexed, trgm): creates and drops
 /// the extension's objects; returns the report of `crm.variant()`. With
-/// `build_indexes => false` the wanted indexes are left to the caller (the
-/// loader builds them over several connections at once).
+/// `build_indexes => false` the wanted indexes and the postings
+/// (`crm.refresh_postings()`) are left to the caller (the loader builds them
+/// over several connections at once).
 #[pg_extern(volatile)]
 fn use_variant(name: &str, build_indexes: default!(bool, true)) -> JsonText {
     JsonText(ok_or_raise(service::use_variant(name, build_indexes)))

@@ -11,7 +11,7 @@ use crate::sql::Source;
 
 /// Up to this many matches found by the postings are bound as an id array
 /// (read through the primary key); more are tested with `crm._member`.
-pub const MAX_BOUND_IDS: u64 = 200_000;
+pub const MAX_BOUND_IDS: u64 = 20_000;
 
 /// What is known about a request before planning it.
 #[derive(Clone, Debug, Default)]
@@ -98,6 +98,23 @@ impl Plan {
 /// reads `count` index entries, about four times cheaper each.
 pub fn materialize_limit(total: u64, wanted: u64) -> u64 {
     (4.0 * wanted.max(1) as f64 * total as f64).sqrt() as u64
+}
+
+/// Filters on columns that go with an ordering (a last activity before a
+/// date, newest first) put their matches at one end of it: walking may read
+/// almost every row before finding the page, however many match. Up to
+/// this many counted matches of such filters are collected instead, whose
+/// cost is bounded by the count.
+pub const COLLECT_FILTERED_FLOOR: u64 = 100_000;
+
+/// Collect or walk, for this many matches of SQL filters (see
+/// `COLLECT_FILTERED_FLOOR`).
+pub fn reading_for_filtered(matches: u64, total: u64, wanted: u64) -> Reading {
+    if matches <= COLLECT_FILTERED_FLOOR {
+        Reading::Collect
+    } else {
+        reading_for(matches, total, wanted)
+    }
 }
 
 /// Collect or walk, for this many matches.
@@ -193,6 +210,11 @@ mod tests {
         assert_eq!(reading_for(4_000, 3_000_000, 50), Reading::Collect);
         assert_eq!(reading_for(900_000, 3_000_000, 50), Reading::Walk);
         assert_eq!(reading_for(900_000, 3_000_000, 500_000), Reading::Collect);
+        // Filters may go with the ordering: their counted matches are
+        // collected up to the floor.
+        assert_eq!(reading_for(60_000, 3_000_000, 50), Reading::Walk);
+        assert_eq!(reading_for_filtered(60_000, 3_000_000, 50), Reading::Collect);
+        assert_eq!(reading_for_filtered(900_000, 3_000_000, 50), Reading::Walk);
     }
 
     #[test]

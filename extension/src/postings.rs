@@ -22,20 +22,34 @@
 
 use std::collections::HashMap;
 
-use roaring::RoaringTreemap;
+use roaring::RoaringBitmap;
 
 use crate::fields::{self, Column, Lookup};
 
-/// A set of contact ids.
-pub type Bitmap = RoaringTreemap;
+/// A set of contact ids. Postings hold ids up to 2^32 (`refresh` builds
+/// none for a projection with larger ids; text is matched in SQL then).
+pub type Bitmap = RoaringBitmap;
+
+/// An id as a bitmap member, if it fits.
+pub fn member(id: i64) -> Option<u32> {
+    u32::try_from(id).ok()
+}
+
+/// Ids as a bitmap; `None` when one does not fit.
+pub fn bitmap_of(ids: impl IntoIterator<Item = i64>) -> Option<Bitmap> {
+    let mut bitmap = Bitmap::new();
+    for id in ids {
+        bitmap.insert(member(id)?);
+    }
+    Some(bitmap)
+}
 
 pub use crate::objects::{DIRTY, POSTING};
 
-/// Longest gram kept for every text column.
-pub const SHORT_GRAM: usize = 2;
-/// Longest gram kept for columns with many values (they have no value
-/// postings, so patterns of 3 are served by grams too).
-pub const LONG_GRAM: usize = 3;
+/// Longest gram kept: patterns of 1 or 2 characters are answered exactly
+/// by one posting; longer ones by values, or by their grams' intersection
+/// and a recheck.
+pub const MAX_GRAM: usize = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -66,15 +80,6 @@ pub fn pattern_columns() -> Vec<Column> {
         }
     }
     columns
-}
-
-/// The longest gram a column's postings hold.
-pub fn max_gram(column: &Column) -> usize {
-    if column.few_values {
-        SHORT_GRAM
-    } else {
-        LONG_GRAM
-    }
 }
 
 /// A gram of up to three characters as a number: characters are below
@@ -114,22 +119,22 @@ pub enum Lookup3 {
     /// of the postings of the values containing it.
     Values,
     /// Longer than the column's grams, without values: the intersection of
-    /// these trigrams' postings holds every match (and maybe more).
+    /// these grams' postings holds every match (and maybe more).
     Candidates(Vec<u64>),
 }
 
 pub fn lookup(column: &Column, lowered: &str) -> Lookup3 {
     let chars: Vec<char> = lowered.chars().collect();
-    if chars.len() <= max_gram(column) {
+    if chars.len() <= MAX_GRAM {
         return Lookup3::Gram(pack(&chars));
     }
     if column.few_values {
         return Lookup3::Values;
     }
-    let mut trigrams: Vec<u64> = chars.windows(LONG_GRAM).map(pack).collect();
-    trigrams.sort_unstable();
-    trigrams.dedup();
-    Lookup3::Candidates(trigrams)
+    let mut grams: Vec<u64> = chars.windows(MAX_GRAM).map(pack).collect();
+    grams.sort_unstable();
+    grams.dedup();
+    Lookup3::Candidates(grams)
 }
 
 /// The grams of a posting key (lower-cased) for storage: as text.
@@ -147,27 +152,58 @@ pub fn from_bytes(bytes: &[u8]) -> Option<Bitmap> {
     Bitmap::deserialize_from(bytes).ok()
 }
 
-/// Gram postings under construction, for one column. Fed contacts in
-/// ascending id order, so every insertion appends to its bitmap.
+/// A multiplicative hasher for the build's integer keys: SipHash costs
+/// more than the rest of an insertion.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x517C_C1B7_2722_0A95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// A posting's key with its bitmap.
+pub type Keyed = (String, Bitmap);
+
+/// The postings of one column under construction: ids appended per key
+/// (contacts come in ascending id order), made bitmaps at the end.
 #[derive(Default)]
-pub struct GramIndex {
-    pub postings: HashMap<u64, Bitmap>,
+pub struct ColumnPostings {
+    grams: FastMap<u64, Vec<u32>>,
+    /// Value postings (columns with few values only), by value.
+    values: HashMap<String, Vec<u32>>,
     /// The grams of values seen before (columns with few values repeat them).
     memo: HashMap<String, Vec<u64>>,
     scratch: Vec<u64>,
 }
 
-/// Values whose grams are remembered, at most (columns with many values
-/// rarely repeat one).
-const MEMO_LIMIT: usize = 500_000;
-
-impl GramIndex {
-    pub fn add(&mut self, id: u64, lowered: &str, max: usize) {
+impl ColumnPostings {
+    /// Adds a contact's value (`lowered` by PostgreSQL's lower()).
+    pub fn add(&mut self, id: u32, value: &str, lowered: &str, keep_value: bool) {
+        if keep_value {
+            match self.values.get_mut(value) {
+                Some(ids) => ids.push(id),
+                None => {
+                    self.values.insert(value.to_string(), vec![id]);
+                }
+            }
+        }
         let grams = match self.memo.get(lowered) {
             Some(grams) => grams,
             None => {
-                grams_of(lowered, max, &mut self.scratch);
-                if self.memo.len() < MEMO_LIMIT && max <= SHORT_GRAM {
+                grams_of(lowered, MAX_GRAM, &mut self.scratch);
+                if keep_value {
                     self.memo.insert(lowered.to_string(), self.scratch.clone());
                     &self.memo[lowered]
                 } else {
@@ -176,8 +212,20 @@ impl GramIndex {
             }
         };
         for gram in grams {
-            self.postings.entry(*gram).or_default().insert(id);
+            self.grams.entry(*gram).or_default().push(id);
         }
+    }
+
+    /// The value postings, then the gram postings (as text keys).
+    pub fn finish(self) -> (Vec<Keyed>, Vec<Keyed>) {
+        let bitmap = |ids: Vec<u32>| {
+            let mut bitmap = Bitmap::from_sorted_iter(ids).expect("ids are appended in ascending order");
+            bitmap.optimize();
+            bitmap
+        };
+        let values = self.values.into_iter().map(|(v, ids)| (v, bitmap(ids))).collect();
+        let grams = self.grams.into_iter().map(|(g, ids)| (gram_key(g), bitmap(ids))).collect();
+        (values, grams)
     }
 }
 
@@ -254,30 +302,44 @@ mod tests {
     #[test]
     fn lookups_by_pattern_length_and_column() {
         assert_eq!(lookup(&fields::U_CUSTOMER_ID, "8a"), Lookup3::Gram(pack(&['8', 'a'])));
-        assert_eq!(lookup(&fields::U_CUSTOMER_ID, "8a6"), Lookup3::Gram(pack(&['8', 'a', '6'])));
-        assert_eq!(lookup(&fields::U_FIRST_NAME, "pa"), Lookup3::Gram(pack(&['p', 'a'])));
+        assert_eq!(lookup(&fields::U_FIRST_NAME, "p"), Lookup3::Gram(pack(&['p'])));
         assert_eq!(lookup(&fields::U_FIRST_NAME, "pau"), Lookup3::Values);
-        let Lookup3::Candidates(trigrams) = lookup(&fields::U_PHONE_NUMBER, "5555") else { panic!() };
-        assert_eq!(trigrams, [pack(&['5', '5', '5'])]);
+        let Lookup3::Candidates(grams) = lookup(&fields::U_PHONE_NUMBER, "5556") else { panic!() };
+        assert_eq!(grams, [pack(&['5', '5']), pack(&['5', '6'])]);
     }
 
     #[test]
     fn bitmaps_survive_their_bytes() {
         let mut b = Bitmap::new();
         b.insert(3);
-        b.insert(1 << 40);
+        b.insert(u32::MAX);
         assert_eq!(from_bytes(&to_bytes(&b)), Some(b));
         assert_eq!(from_bytes(b"junk"), None);
     }
 
     #[test]
-    fn gram_index_collects_ids_per_gram() {
-        let mut index = GramIndex::default();
-        index.add(1, "ab", 2);
-        index.add(2, "b", 2);
-        assert_eq!(index.postings[&pack(&['b'])].len(), 2);
-        assert_eq!(index.postings[&pack(&['a', 'b'])].len(), 1);
-        index.add(3, "ab", 2);
-        assert_eq!(index.postings[&pack(&['b'])].len(), 3);
+    fn column_postings_collect_ids_per_gram_and_value() {
+        let mut column = ColumnPostings::default();
+        column.add(1, "Ab", "ab", true);
+        column.add(2, "B", "b", true);
+        column.add(3, "Ab", "ab", true);
+        let (values, grams) = column.finish();
+        let gram = |g: &str| grams.iter().find(|(k, _)| k == g).map(|(_, b)| b.iter().collect::<Vec<_>>());
+        assert_eq!(gram("b"), Some(vec![1, 2, 3]));
+        assert_eq!(gram("ab"), Some(vec![1, 3]));
+        assert_eq!(values.iter().find(|(v, _)| v == "Ab").map(|(_, b)| b.len()), Some(2));
+        let mut many = ColumnPostings::default();
+        many.add(9, "X1", "x1", false);
+        let (values, grams) = many.finish();
+        assert!(values.is_empty());
+        assert_eq!(grams.len(), 3);
+    }
+
+    #[test]
+    fn ids_beyond_32_bits_are_not_members() {
+        assert_eq!(member(7), Some(7));
+        assert_eq!(member(1 << 40), None);
+        assert_eq!(bitmap_of([1, 2]).map(|b| b.len()), Some(2));
+        assert_eq!(bitmap_of([1, 1 << 40]), None);
     }
 }

@@ -5,9 +5,10 @@
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::{SpiClient, SpiResult};
 
+use crate::db;
 use crate::fields::Column;
 use crate::objects::{DICTIONARY, FLAT};
-use crate::postings::{self, Bitmap, GramIndex, Kind, DIRTY, POSTING};
+use crate::postings::{self, Bitmap, ColumnPostings, Kind, DIRTY, POSTING};
 
 /// Rows written per INSERT while building.
 const WRITE_BATCH: usize = 2000;
@@ -20,6 +21,11 @@ pub struct BuildReport {
     pub postings: u64,
     pub ids: u64,
     pub bytes: u64,
+    /// Milliseconds reading the projection, and in all.
+    pub read_ms: u64,
+    pub total_ms: u64,
+    /// Why nothing was built.
+    pub skipped: Option<&'static str>,
 }
 
 /// Posting rows waiting to be written.
@@ -75,63 +81,52 @@ fn free_last_result() {
 }
 
 /// Replaces every posting with a snapshot of the projection, and forgets
-/// the dirty contacts (the snapshot has them). The caller holds a lock that
-/// keeps writers out of the projection meanwhile.
+/// the dirty contacts (the snapshot has them). One pass over the
+/// projection in id order, every pattern column at once. The caller holds a
+/// lock that keeps writers out of the projection meanwhile.
 pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildReport> {
+    let started = std::time::Instant::now();
     client.update(format!("TRUNCATE {schema}.{POSTING}, {schema}.{DIRTY}").as_str(), None, &[])?;
-    let mut report = BuildReport::default();
-    for column in postings::pattern_columns() {
-        if column.few_values {
-            build_values(client, schema, &column, &mut report)?;
-        }
-        let mut grams = GramIndex::default();
-        read_grams(client, schema, &column, &mut grams)?;
-        let mut writer = Writer {
-            schema,
-            field: column.output_key(),
-            kind: Kind::Gram,
-            keys: Vec::new(),
-            bits: Vec::new(),
-            report: &mut report,
-        };
-        for (gram, mut bitmap) in grams.postings {
-            bitmap.optimize();
-            writer.push(client, postings::gram_key(gram), &bitmap)?;
-        }
-        writer.flush(client)?;
+    let max_id = client.select(format!("SELECT max(id) FROM {schema}.{FLAT}").as_str(), Some(1), &[])?.first();
+    if max_id.get_one::<i64>()?.is_some_and(|id| postings::member(id).is_none()) {
+        // Left unbuilt: text conditions are matched in SQL.
+        return Ok(BuildReport { skipped: Some("contact ids beyond 2^32"), ..BuildReport::default() });
     }
+    let columns = postings::pattern_columns();
+    let mut built: Vec<ColumnPostings> = columns.iter().map(|_| ColumnPostings::default()).collect();
+    read_all(client, schema, &columns, &mut built)?;
+    let mut report = BuildReport { read_ms: started.elapsed().as_millis() as u64, ..BuildReport::default() };
+    for (column, postings) in columns.iter().zip(built) {
+        let field = column.output_key();
+        let (values, grams) = postings.finish();
+        for (kind, keyed) in [(Kind::Value, values), (Kind::Gram, grams)] {
+            let mut writer = Writer { schema, field, kind, keys: Vec::new(), bits: Vec::new(), report: &mut report };
+            for (key, bitmap) in keyed {
+                writer.push(client, key, &bitmap)?;
+            }
+            writer.flush(client)?;
+        }
+    }
+    // Only a finished build serves requests (see `present`).
+    client.update(
+        format!("INSERT INTO {schema}.{POSTING} (field, kind, key, bits) VALUES {BUILT_MARKER}").as_str(),
+        None,
+        &[],
+    )?;
     client.update(format!("ANALYZE {schema}.{POSTING}").as_str(), None, &[])?;
+    report.total_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
 
-/// Value postings of a column with few values.
-fn build_values(client: &mut SpiClient<'_>, schema: &str, column: &Column, report: &mut BuildReport) -> SpiResult<()> {
-    let key = column.output_key();
-    let sql = format!("SELECT {key}, array_agg(id) FROM {schema}.{FLAT} WHERE {key} IS NOT NULL GROUP BY {key}");
-    let mut cursor = client.open_cursor(sql.as_str(), &[]);
-    let mut writer = Writer { schema, field: key, kind: Kind::Value, keys: Vec::new(), bits: Vec::new(), report };
-    loop {
-        let mut rows = Vec::new();
-        for row in cursor.fetch(READ_BATCH)? {
-            let (Some(value), Some(ids)) = (row.get::<String>(1)?, row.get::<Vec<i64>>(2)?) else { continue };
-            rows.push((value, ids));
-        }
-        free_last_result();
-        if rows.is_empty() {
-            break;
-        }
-        for (value, ids) in rows {
-            let bitmap: Bitmap = ids.into_iter().map(|id| id as u64).collect();
-            writer.push(client, value, &bitmap)?;
-        }
-    }
-    writer.flush(client)
-}
+/// The row a finished build leaves: until it exists (the table was just
+/// created, truncated, or a build failed), text conditions are matched in
+/// SQL instead, never by missing postings.
+const BUILT_MARKER: &str = "('', 'built', '', '')";
 
-/// Gram postings of a column, from every contact's value in id order.
-fn read_grams(client: &SpiClient<'_>, schema: &str, column: &Column, grams: &mut GramIndex) -> SpiResult<()> {
-    let key = column.output_key();
-    let sql = format!("SELECT id, lower({key}) FROM {schema}.{FLAT} WHERE {key} IS NOT NULL ORDER BY id");
+/// Every contact's pattern columns, as stored and lower-cased, in id order.
+fn read_all(client: &SpiClient<'_>, schema: &str, columns: &[Column], built: &mut [ColumnPostings]) -> SpiResult<()> {
+    let select: Vec<String> = columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
+    let sql = format!("SELECT id, {} FROM {schema}.{FLAT} ORDER BY id", select.join(", "));
     let mut cursor = client.open_cursor(sql.as_str(), &[]);
     loop {
         let table = cursor.fetch(READ_BATCH)?;
@@ -139,23 +134,33 @@ fn read_grams(client: &SpiClient<'_>, schema: &str, column: &Column, grams: &mut
             break;
         }
         for row in table {
-            let (Some(id), Some(lowered)) = (row.get::<i64>(1)?, row.get::<String>(2)?) else { continue };
-            grams.add(id as u64, &lowered, postings::max_gram(column));
+            let Some(id) = row.get::<i64>(1)?.and_then(postings::member) else { continue };
+            for (i, column) in columns.iter().enumerate() {
+                let value = row.get::<&str>(2 + 2 * i)?;
+                let lowered = row.get::<&str>(3 + 2 * i)?;
+                if let (Some(value), Some(lowered)) = (value, lowered) {
+                    built[i].add(id, value, lowered, column.few_values);
+                }
+            }
         }
         free_last_result();
     }
     Ok(())
 }
 
-/// Whether the postings exist where search_path finds the projection.
+/// Whether finished postings exist where search_path finds the projection.
 pub fn present(client: &SpiClient<'_>) -> SpiResult<bool> {
-    let sql = format!("SELECT to_regclass('{POSTING}') IS NOT NULL");
-    Ok(client.select(sql.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false))
+    let exists = format!("SELECT to_regclass('{POSTING}') IS NOT NULL");
+    if !db::select(client, exists.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false) {
+        return Ok(false);
+    }
+    let built = format!("SELECT EXISTS (SELECT 1 FROM {POSTING} WHERE (field, kind, key, bits) = {BUILT_MARKER})");
+    Ok(db::select(client, built.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false))
 }
 
-fn bitmaps(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>]) -> SpiResult<Vec<Bitmap>> {
+fn bitmaps(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'static>]) -> SpiResult<Vec<Bitmap>> {
     let mut out = Vec::new();
-    for row in client.select(sql, None, args)? {
+    for row in db::select(client, sql, None, args)? {
         if let Some(bitmap) = row.get::<Vec<u8>>(1)?.and_then(|b| postings::from_bytes(&b)) {
             out.push(bitmap);
         }
@@ -184,19 +189,21 @@ pub fn values_bitmap(client: &SpiClient<'_>, column: &Column, pattern: &str) -> 
     Ok(union)
 }
 
-/// Ids returned by a query's first column (int8[] aggregated), as a bitmap.
-pub fn id_set(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'_>]) -> SpiResult<Bitmap> {
-    let ids = client.select(sql, Some(1), args)?.first().get_one::<Vec<i64>>()?.unwrap_or_default();
-    Ok(ids.into_iter().map(|id| id as u64).collect())
+/// Ids returned by a query's first column (int8[] aggregated), as a
+/// bitmap; `None` when one is beyond what postings hold.
+pub fn id_set(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'static>]) -> SpiResult<Option<Bitmap>> {
+    let ids = db::select(client, sql, Some(1), args)?.first().get_one::<Vec<i64>>()?.unwrap_or_default();
+    Ok(postings::bitmap_of(ids))
 }
 
-/// The contacts written since the postings were built.
-pub fn dirty(client: &SpiClient<'_>) -> SpiResult<Bitmap> {
+/// The contacts written since the postings were built (`None`: one has
+/// an id beyond what postings hold).
+pub fn dirty(client: &SpiClient<'_>) -> SpiResult<Option<Bitmap>> {
     id_set(client, &format!("SELECT array_agg(id) FROM {DIRTY}"), &[])
 }
 
 /// PostgreSQL's `lower()` of each text (ILIKE folds case with it).
 pub fn lowered(client: &SpiClient<'_>, texts: Vec<String>) -> SpiResult<Vec<String>> {
     let sql = "SELECT array(SELECT lower(t) FROM unnest($1::text[]) WITH ORDINALITY u(t, n) ORDER BY n)";
-    Ok(client.select(sql, Some(1), &[texts.into()])?.first().get_one::<Vec<String>>()?.unwrap_or_default())
+    Ok(db::select(client, sql, Some(1), &[texts.into()])?.first().get_one::<Vec<String>>()?.unwrap_or_default())
 }

@@ -15,7 +15,7 @@ use crate::page::CountField;
 use crate::params::{self, complete_ordering, ListRequest, OrderTerm, PageRequest, RawParams};
 use crate::plan::{self, Counting, Facts, Plan, Reading, TextMatching};
 use crate::postings::Bitmap;
-use crate::sql::{self, Context, Matched, Source, Strategy, Window};
+use crate::sql::{self, seek, Context, Matched, Source, Strategy, Window};
 use crate::variants::{self, Variant};
 use crate::{db, objects, page, postings_store, projection, text_match};
 
@@ -220,7 +220,7 @@ fn read_rows(
                 Some(count) => count,
                 None => estimate(client, request, context)?,
             };
-            match plan::reading_for(matches, facts.total.unwrap_or(0), wanted) {
+            match plan::reading_for_filtered(matches, facts.total.unwrap_or(0), wanted) {
                 Reading::Collect => Strategy::Materialize,
                 _ => Strategy::Ordered,
             }
@@ -236,13 +236,48 @@ fn read_rows(
         Window::Offset { offset, limit: on_page }
     };
     let mut rows = Vec::with_capacity(on_page as usize);
-    for query in &sql::page_queries(request, context, read, strategy) {
-        rows.extend(db::contacts(client, query)?);
+    let seek = context.source == Source::Projection && !facts.conditions && strategy == Strategy::Ordered;
+    match read {
+        Window::Offset { offset, limit } if seek => {
+            rows = seek_rows(client, &complete_ordering(request), offset, limit)?
+        }
+        Window::FromEnd { offset, limit } if seek => {
+            let mut terms = complete_ordering(request);
+            terms.iter_mut().for_each(|t| t.descending = !t.descending);
+            rows = seek_rows(client, &terms, offset, limit)?;
+        }
+        _ => {}
+    }
+    if rows.is_empty() {
+        for query in &sql::page_queries(request, context, read, strategy) {
+            rows.extend(db::contacts(client, query)?);
+        }
     }
     if backward {
         rows.reverse();
     }
     Ok(rows)
+}
+
+/// A deep page of the unfiltered projection by seeking on the first
+/// term's index (`sql::seek`); empty when seeking does not pay (the caller
+/// then reads it with OFFSET).
+fn seek_rows(client: &SpiClient<'_>, terms: &[OrderTerm], offset: u64, limit: u64) -> Result<Vec<ContactRow>, Failure> {
+    // Pages near the start never seek: no setting to read for them.
+    if offset < 100.min(seek::MIN_OFFSET) {
+        return Ok(Vec::new());
+    }
+    let min_offset = db::text_value(client, "SELECT current_setting('crm.seek_min_offset', true)", &[])?
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(seek::MIN_OFFSET);
+    if !seek::worth_it(terms, offset, min_offset) {
+        return Ok(Vec::new());
+    }
+    let first = &terms[0];
+    let values = db::cells(client, &seek::boundary_query(first, offset, limit), first.field.value_type())?;
+    let (Some(from), Some(to)) = (values.first(), values.last()) else { return Ok(Vec::new()) };
+    let before = db::count(client, &seek::before_query(first, from))?;
+    Ok(db::contacts(client, &seek::group_page_query(terms, from, to, offset.saturating_sub(before), limit))?)
 }
 
 /// For keyset pages, which have no count: the matches are counted only up
@@ -260,9 +295,9 @@ fn keyset_strategy(
         Reading::Collect => Strategy::Materialize,
         Reading::ByCount => {
             let total = facts.total.unwrap_or(0);
-            let limit = plan::materialize_limit(total, request.page_size + 1);
+            let limit = plan::materialize_limit(total, request.page_size + 1).max(plan::COLLECT_FILTERED_FLOOR);
             let count = db::count(client, &sql::count_up_to_query(request, context, limit + 1))?;
-            match plan::reading_for(count, total, request.page_size + 1) {
+            match plan::reading_for_filtered(count, total, request.page_size + 1) {
                 Reading::Collect => Strategy::Materialize,
                 _ => Strategy::Ordered,
             }
@@ -497,7 +532,7 @@ fn present_indexes(client: &SpiClient<'_>) -> Result<Vec<PresentIndex>, Failure>
         .collect())
 }
 
-fn variant_report(indexes: &[PresentIndex], projection: ProjectionState) -> String {
+fn variant_report(indexes: &[PresentIndex], projection: ProjectionState, postings: bool) -> String {
     let identified = match projection {
         ProjectionState::Stale => None,
         state => variants::identify(&managed_identities(indexes), state == ProjectionState::Current),
@@ -521,6 +556,11 @@ fn variant_report(indexes: &[PresentIndex], projection: ProjectionState) -> Stri
             ProjectionState::Current => "present",
             ProjectionState::Stale => "stale (rebuilt by crm.use_variant)",
         },
+        "postings": match (projection, postings) {
+            (ProjectionState::Absent, _) => "absent",
+            (_, true) => "built",
+            (_, false) => "not built (crm.refresh_postings() builds them; meanwhile text is matched in SQL)",
+        },
         "available": Variant::names(),
         "indexes": listed,
     })
@@ -530,9 +570,10 @@ fn variant_report(indexes: &[PresentIndex], projection: ProjectionState) -> Stri
 /// `crm.variant`: the active variant (derived from what is present) and
 /// every index on the application's and the projection's tables.
 pub fn variant() -> Result<String, Failure> {
-    let (indexes, projection) =
-        Spi::connect(|client| -> Result<_, Failure> { Ok((present_indexes(client)?, projection_state(client)?)) })?;
-    Ok(variant_report(&indexes, projection))
+    let (indexes, projection, postings) = Spi::connect(|client| -> Result<_, Failure> {
+        Ok((present_indexes(client)?, projection_state(client)?, postings_store::present(client)?))
+    })?;
+    Ok(variant_report(&indexes, projection, postings))
 }
 
 /// The projection: absent, built by this version, or stale (built by
@@ -595,7 +636,10 @@ pub fn use_variant(name: &str, build_indexes: bool) -> Result<String, Failure> {
             for statement in projection::create_sql(&schema) {
                 db::execute(client, &statement)?;
             }
-            postings_store::refresh(client, &objects::quote_ident(&schema))?;
+            // Built now, or by the caller with the indexes (the loader).
+            if build_indexes {
+                postings_store::refresh(client, &objects::quote_ident(&schema))?;
+            }
             db::execute(client, &projection::mark_sql(&schema))?;
         }
         for index in plan.create_indexes.iter().filter(|_| build_indexes) {

@@ -80,12 +80,14 @@ pub fn matches(client: &SpiClient<'_>, request: &ListRequest) -> SpiResult<Optio
     }
     let mut base = result.unwrap_or_default();
     // Contacts written since the snapshot: their postings may be stale, so
-    // they are left out and matched again by SQL.
-    let dirty = store::dirty(client)?;
+    // they are left out and matched again by SQL. (Ids beyond what postings
+    // hold: the whole request is matched in SQL.)
+    let Some(dirty) = store::dirty(client)? else { return Ok(None) };
     if !dirty.is_empty() {
         base -= &dirty;
         let query = sql::ids_among_query(&text_only(request), &Context::projection(), ids(&dirty));
-        base |= store::id_set(client, &query.text, &crate::db::datums(&query))?;
+        let Some(current) = store::id_set(client, &query.text, &crate::db::datums(&query))? else { return Ok(None) };
+        base |= current;
     }
     Ok(Some(base))
 }
@@ -124,7 +126,8 @@ fn recheck(client: &SpiClient<'_>, column: &Column, text: &str, candidates: Bitm
     } else {
         sql::column_contains_query(column, text, None)
     };
-    store::id_set(client, &query.text, &crate::db::datums(&query))
+    // The candidates come from postings, so their ids fit.
+    Ok(store::id_set(client, &query.text, &crate::db::datums(&query))?.unwrap_or_default())
 }
 
 pub fn ids(bitmap: &Bitmap) -> Vec<i64> {
@@ -151,5 +154,6 @@ pub fn with_members<T>(set: Bitmap, f: impl FnOnce() -> T) -> T {
 
 /// Whether `id` is in the installed set (false when none is installed).
 pub fn is_member(id: i64) -> bool {
-    MEMBERS.with(|m| m.borrow().as_ref().is_some_and(|set| set.contains(id as u64)))
+    let Some(id) = postings::member(id) else { return false };
+    MEMBERS.with(|m| m.borrow().as_ref().is_some_and(|set| set.contains(id)))
 }

@@ -199,17 +199,24 @@ fn projection_indexes() -> Vec<IndexDef> {
     ));
     // The triggers find a changed address's contacts through it.
     defs.push(IndexDef::new(flat, Btree, &["address_id"], trgm));
-    // Text matched by pattern: columns with few values are matched by
-    // equality with the dictionary's values, index-only with the default
-    // ordering; columns with many values by trigrams.
+    // Text matched by pattern is answered by the postings (`postings.rs`),
+    // which need no index. Columns with few values keep an index for
+    // equality (exact lookups, and patterns resolved to the dictionary's
+    // values while the postings are not built), index-only with the default
+    // ordering; pattern-matched columns with many values one for exact
+    // lookups (phone_number).
     for field in fields::FIELDS {
         let text_matched = field.searchable || field.lookups.contains(&fields::Lookup::Icontains);
-        for column in field.columns.iter().filter(|_| text_matched) {
+        let exact_text =
+            field.value_type() == fields::ValueType::Text && field.lookups.contains(&fields::Lookup::Exact);
+        for column in field.columns {
             let key = column.output_key();
-            let def = if column.few_values {
-                IndexDef::covering(flat, Btree, &[key, "id"], &[default_order], trgm)
-            } else {
-                IndexDef::new(flat, GinTrgm, &[key], trgm)
+            let def = match (column.few_values, text_matched, exact_text) {
+                (true, true, _) | (true, _, true) => {
+                    IndexDef::covering(flat, Btree, &[key, "id"], &[default_order], trgm)
+                }
+                (false, true, true) => IndexDef::new(flat, Btree, &[key, "id"], trgm),
+                _ => continue,
             };
             if !defs.iter().any(|d| d.name == def.name) {
                 defs.push(def);
@@ -301,11 +308,10 @@ mod tests {
         assert_eq!(present(Variant::Indexed).len(), 8);
         assert!(present(Variant::Indexed).is_subset(&present(Variant::Trgm)));
         assert!(present(Variant::Trgm).is_subset(&present(Variant::Full)));
+        // Patterns are answered by the postings: only the dictionary keeps
+        // a trigram index (it resolves long patterns to values).
         let trgm: Vec<_> = managed_indexes().into_iter().filter(|d| d.method == Method::GinTrgm).collect();
-        assert_eq!(
-            names(&trgm),
-            ["crm_contact_flat_customer_id_trgm", "crm_contact_flat_phone_number_trgm", "crm_dictionary_value_trgm"]
-        );
+        assert_eq!(names(&trgm), ["crm_dictionary_value_trgm"]);
     }
 
     #[test]
@@ -356,10 +362,10 @@ mod tests {
             defs[1].create_sql("public", "public"),
             "CREATE INDEX IF NOT EXISTS crm_appuser_first_name_last_name ON \"public\".appuser USING btree (first_name, last_name)"
         );
-        let trgm = defs.iter().find(|d| d.name == "crm_contact_flat_phone_number_trgm").unwrap();
+        let trgm = defs.iter().find(|d| d.name == "crm_dictionary_value_trgm").unwrap();
         assert_eq!(
             trgm.create_sql("my\"schema", "ext"),
-            "CREATE INDEX IF NOT EXISTS crm_contact_flat_phone_number_trgm ON \"my\"\"schema\".crm_contact_flat USING gin (phone_number \"ext\".gin_trgm_ops)"
+            "CREATE INDEX IF NOT EXISTS crm_dictionary_value_trgm ON \"my\"\"schema\".crm_dictionary USING gin (value \"ext\".gin_trgm_ops)"
         );
         assert_eq!(drop_index_sql("public", "crm_x"), "DROP INDEX IF EXISTS \"public\".\"crm_x\"");
     }

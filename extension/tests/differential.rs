@@ -484,6 +484,25 @@ async fn postings_with_writes_since_their_snapshot_match_the_reference() {
     }
 }
 
+/// Deep pages of the unfiltered projection seek on the first term's index
+/// (from offset 10,000 in production; here from the first row past 1).
+#[tokio::test]
+async fn seeking_deep_pages_matches_the_reference() {
+    let sandbox = Sandbox::new().await;
+    let mut rng = Rng(4);
+    fill(&sandbox, &mut rng, 0).await;
+    sandbox.client.query_one("SELECT crm.use_variant('full')", &[]).await.unwrap();
+    sandbox.client.batch_execute("SET crm.seek_min_offset = 1").await.unwrap();
+    for i in 0..150 {
+        let mut case = random_case(&mut rng);
+        // Unfiltered: only the ordering decides.
+        case.conditions.clear();
+        case.args.clear();
+        case.params.retain(|k, _| k == "ordering");
+        check_case(&sandbox.client, &case, &mut rng, &format!("seek case {i}")).await;
+    }
+}
+
 #[tokio::test]
 async fn tables_source_matches_the_reference() {
     run("baseline", 1, 300).await;

@@ -59,7 +59,18 @@ impl VariantReport {
                 needs_projection: PROJECTION_TABLES.contains(&i.table.as_str()),
             }
         });
-        heaviest_first(jobs.collect())
+        let mut jobs: Vec<Job> = jobs.collect();
+        // The projection's text postings (crm.refresh_postings): one pass
+        // over the projection per text column, beside its index builds.
+        if self.has_projection() {
+            jobs.push(Job {
+                label: "postings".to_string(),
+                sql: "SELECT crm.refresh_postings()".to_string(),
+                weight: rows(FLAT) * 8,
+                needs_projection: true,
+            });
+        }
+        heaviest_first(jobs)
     }
 
     pub fn has_projection(&self) -> bool {
@@ -308,6 +319,18 @@ mod tests {
         let vacuum = vacuum_projection_jobs(10);
         assert!(vacuum.iter().all(|j| j.needs_projection));
         assert!(analyze_jobs(&["appuser"], rows).iter().all(|j| !j.needs_projection));
+    }
+
+    #[test]
+    fn a_projection_brings_its_postings_build_after_the_fill() {
+        assert!(!report().rebuild_jobs(rows).iter().any(|j| j.label == "postings"));
+        let mut with_projection = report();
+        with_projection.projection = Some("present".into());
+        let jobs = with_projection.rebuild_jobs(rows);
+        let postings = jobs.iter().find(|j| j.label == "postings").expect("a postings job");
+        assert_eq!(postings.sql, "SELECT crm.refresh_postings()");
+        assert!(postings.needs_projection);
+        assert!(jobs.iter().all(|j| j.weight <= postings.weight), "among the heaviest");
     }
 
     #[test]

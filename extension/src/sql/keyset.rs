@@ -4,7 +4,7 @@
 use super::{or_all, Arg, Binder};
 use crate::contact::Cell;
 
-fn cell_arg(cell: &Cell) -> Option<Arg> {
+pub fn cell_arg(cell: &Cell) -> Option<Arg> {
     match cell {
         Cell::Null => None,
         Cell::Int(v) => Some(Arg::Int8(*v)),

@@ -15,6 +15,7 @@ use crate::params::{complete_ordering, Filter, ListRequest, OrderTerm, Value};
 use crate::values::IntegerLiteral;
 
 mod keyset;
+pub mod seek;
 
 /// A bound parameter, typed as PostgreSQL will receive it.
 #[derive(Clone, Debug, PartialEq)]
