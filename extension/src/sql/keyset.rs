@@ -1,7 +1,8 @@
 //! Keyset conditions: the rows after a position in an ordering, written so
 //! that an index on the ordering's columns can read them as a range.
 
-use super::{or_all, Arg, Binder};
+use super::binding::{Arg, Binder};
+use super::filters::or_all;
 use crate::contact::Cell;
 
 pub fn cell_arg(cell: &Cell) -> Option<Arg> {

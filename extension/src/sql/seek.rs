@@ -10,8 +10,10 @@
 //! 3. `group_page_query`: the rows within those values, in full order,
 //!    skipping the rows of the first value that precede the page.
 
-use super::{objects, order_by_sql, Arg, Binder, Source, SqlQuery};
+use super::binding::{Arg, Binder, SqlQuery};
+use super::source::{order_by_sql, Source};
 use crate::contact::Cell;
+use crate::objects;
 use crate::params::OrderTerm;
 
 use super::keyset::cell_arg;
