@@ -49,6 +49,30 @@ async fn list_returns_the_drf_page_with_absolute_links() {
 }
 
 #[tokio::test]
+async fn prefer_count_selects_the_count_mode_and_is_acknowledged() {
+    let sandbox = Sandbox::new().await;
+    three_contacts(&sandbox).await;
+    let server = start(&sandbox.url, &[]).await;
+    let url = format!("{}/api/contacts/?first_name__icontains=d&page_size=1", server.base);
+    let response = client().get(&url).header("Prefer", "count=none").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["preference-applied"], "count=none");
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["count"], Value::Null);
+    assert_eq!(page["results"].as_array().unwrap().len(), 1);
+    // The URL parameter wins, and no preference is then acknowledged.
+    let response = client().get(format!("{url}&count=exact")).header("Prefer", "count=none").send().await.unwrap();
+    assert!(response.headers().get("preference-applied").is_none());
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["count"], 2);
+    // A bad preference is a 400 naming the count parameter.
+    let response = client().get(&url).header("Prefer", "count=fast").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["count"][0].as_str().unwrap().contains("Choices: exact, planned, estimated, none."), "{body}");
+}
+
+#[tokio::test]
 async fn public_base_url_replaces_the_host_in_links() {
     let sandbox = Sandbox::new().await;
     three_contacts(&sandbox).await;

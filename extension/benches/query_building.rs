@@ -88,7 +88,12 @@ fn building(c: &mut Criterion) {
         });
         group.bench_function(format!("page_queries/tables/{name}"), |b| {
             b.iter(|| {
-                sql::page_queries(black_box(request), &tables, Window::Offset { offset: 2000, limit: 50 }, Strategy::Ordered)
+                sql::page_queries(
+                    black_box(request),
+                    &tables,
+                    Window::Offset { offset: 2000, limit: 50 },
+                    Strategy::Ordered,
+                )
             })
         });
         // The context is rebuilt per request in the extension: include it.
@@ -102,7 +107,14 @@ fn building(c: &mut Criterion) {
         let projection = projection_context(request);
         for (strategy, label) in [(Strategy::Ordered, "ordered"), (Strategy::Materialize, "materialize")] {
             group.bench_function(format!("page_queries/projection/{label}/{name}"), |b| {
-                b.iter(|| sql::page_queries(black_box(request), &projection, Window::Offset { offset: 2000, limit: 50 }, strategy))
+                b.iter(|| {
+                    sql::page_queries(
+                        black_box(request),
+                        &projection,
+                        Window::Offset { offset: 2000, limit: 50 },
+                        strategy,
+                    )
+                })
             });
         }
         group.bench_function(format!("page_queries/projection/keyset_first/{name}"), |b| {

@@ -71,12 +71,29 @@ pub fn count(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<u64> {
     Ok(table.first().get_one::<i64>()?.unwrap_or(0).max(0) as u64)
 }
 
-/// The planner's estimate of the rows a query returns (its top node's
-/// "Plan Rows"), without running it.
+/// The planner's estimate of the rows a query returns (its top plan
+/// node's rows), without running it. EXPLAIN is refused inside a stable
+/// function, so the query is planned by opening a cursor for it, whose
+/// portal holds the plan; the cursor is closed unread.
 pub fn estimate(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<u64> {
-    let explain = format!("EXPLAIN (FORMAT JSON) {}", query.text);
-    let plan = client.select(explain.as_str(), Some(1), &datums(query))?.first().get_one::<pgrx::datum::Json>()?;
-    let rows = plan.and_then(|p| p.0.pointer("/0/Plan/Plan Rows").and_then(Json::as_f64)).unwrap_or(0.0);
+    let cursor = client.try_open_cursor(query.text.as_str(), &datums(query))?;
+    let name = std::ffi::CString::new(cursor.detach_into_name()).expect("portal names have no NUL");
+    // SAFETY: the portal was just opened by SPI in this transaction and is
+    // closed here; its statement list holds PlannedStmt nodes for a query.
+    let rows = unsafe {
+        let portal = pgrx::pg_sys::GetPortalByName(name.as_ptr());
+        let mut rows = 0.0;
+        if !portal.is_null() {
+            let statements = pgrx::PgList::<pgrx::pg_sys::PlannedStmt>::from_pg((*portal).stmts);
+            if let Some(statement) = statements.get_ptr(0) {
+                if !(*statement).planTree.is_null() {
+                    rows = (*(*statement).planTree).plan_rows;
+                }
+            }
+            pgrx::pg_sys::SPI_cursor_close(portal);
+        }
+        rows
+    };
     Ok(rows.max(0.0).round() as u64)
 }
 

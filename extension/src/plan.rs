@@ -160,12 +160,16 @@ pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
         };
         return Plan { lookahead: count != Counting::Query, ..plan(count, Reading::Walk) };
     }
+    // A count that costs nothing is given exactly, unless none was asked for.
+    let free = |counting| if mode == CountMode::None { Counting::Omitted } else { counting };
     if !facts.conditions {
-        return Plan { lookahead: false, ..plan(Counting::Counter, Reading::Walk) };
+        let count = free(Counting::Counter);
+        return Plan { lookahead: count == Counting::Omitted, ..plan(count, Reading::Walk) };
     }
     if let (Some(matches), false) = (facts.text_matches, facts.other_conditions) {
         let read = reading_for(matches, total, wanted);
-        return Plan { lookahead: false, ..plan(Counting::Postings, read) };
+        let count = free(Counting::Postings);
+        return Plan { lookahead: count == Counting::Omitted, ..plan(count, read) };
     }
     let cap = materialize_limit(total, wanted);
     match mode {
@@ -229,11 +233,15 @@ mod tests {
     }
 
     #[test]
-    fn no_condition_reads_the_counter() {
-        for mode in ["exact", "planned", "estimated", "none"] {
+    fn no_condition_reads_the_counter_unless_no_count_is_wanted() {
+        for mode in ["exact", "planned", "estimated"] {
             let p = numbered(&request(&[("count", mode)]), &projection(false, None, false));
             assert_eq!((p.count, p.read, p.lookahead), (Counting::Counter, Reading::Walk, false), "{mode}");
         }
+        let p = numbered(&request(&[("count", "none")]), &projection(false, None, false));
+        assert_eq!((p.count, p.lookahead), (Counting::Omitted, true));
+        let p = numbered(&request(&[("count", "none"), ("search", "x")]), &projection(true, Some(5), false));
+        assert_eq!((p.count, p.read), (Counting::Omitted, Reading::Collect));
     }
 
     #[test]

@@ -75,10 +75,9 @@ pub fn column_contains_query(column: &Column, text: &str, ids: Option<Vec<i64>>)
 /// The number of matches up to `cap`: enough to choose a strategy without
 /// counting a large set.
 pub fn count_up_to_query(request: &ListRequest, context: &Context, cap: u64) -> SqlQuery {
-    let mut builder = WhereBuilder::new(context).request(request);
-    let set = projection_set(&builder.clauses, &[]);
-    let cap = builder.binder.bind(Arg::Int8(cap.min(i64::MAX as u64) as i64));
-    SqlQuery { text: format!("SELECT count(*) FROM ({set} LIMIT {cap}) m"), args: builder.binder.args }
+    let SqlQuery { text: set, mut args } = match_set_query(request, context);
+    args.push(Arg::Int8(cap.min(i64::MAX as u64) as i64));
+    SqlQuery { text: format!("SELECT count(*) FROM ({set} LIMIT ${}) m", args.len()), args }
 }
 
 /// One statement that collects up to `cap + 1` matches and returns their
@@ -159,6 +158,16 @@ pub(super) fn projection_set(clauses: &[Clause], columns: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::sql::test_support::{projection, request};
+
+    #[test]
+    fn counting_up_to_a_cap_reads_the_requests_source() {
+        let r = request(&[("gender", "F")]);
+        let q = count_up_to_query(&r, &Context::tables(), 10);
+        assert_eq!(q.text, "SELECT count(*) FROM (SELECT 1 FROM appuser u WHERE u.gender = $1 LIMIT $2) m");
+        assert_eq!(q.args, [Arg::Text("F".into()), Arg::Int8(10)]);
+        let q = count_up_to_query(&r, &projection(&[]), 10);
+        assert_eq!(q.text, "SELECT count(*) FROM (SELECT f.id FROM crm_contact_flat f WHERE f.gender = $1 LIMIT $2) m");
+    }
 
     #[test]
     fn default_count_reads_only_appuser_or_the_counter() {
