@@ -117,6 +117,21 @@ pub fn reading_for_filtered(matches: u64, total: u64, wanted: u64) -> Reading {
     }
 }
 
+/// Collect or walk, for this many matches found by the postings. A walk
+/// then tests `crm._member(id)` on the ordering index's entries (the id is
+/// in every ordering index), far cheaper per row than collecting, which
+/// reads each match through the primary key: collecting pays only below
+/// about `sqrt(0.03 × wanted × total)` matches (2,100 for a first page of
+/// 50 among 3M).
+pub fn reading_for_postings(matches: u64, total: u64, wanted: u64) -> Reading {
+    let limit = (0.03 * wanted.max(1) as f64 * total as f64).sqrt() as u64;
+    if matches <= limit {
+        Reading::Collect
+    } else {
+        Reading::Walk
+    }
+}
+
 /// Collect or walk, for this many matches.
 pub fn reading_for(matches: u64, total: u64, wanted: u64) -> Reading {
     if matches <= materialize_limit(total, wanted) {
@@ -126,13 +141,16 @@ pub fn reading_for(matches: u64, total: u64, wanted: u64) -> Reading {
     }
 }
 
-fn text_matching(request: &ListRequest, facts: &Facts) -> TextMatching {
+/// How the text conditions enter the SQL: bound ids when few (read
+/// through the primary key), a membership test when many or when the page
+/// is walked (tested on index entries).
+fn text_matching(request: &ListRequest, facts: &Facts, read: Reading) -> TextMatching {
     let has_text = request.search_terms.len()
         + request.filters.iter().filter(|f| f.lookup == crate::fields::Lookup::Icontains).count()
         > 0;
     match facts.text_matches {
         _ if !has_text => TextMatching::None,
-        Some(n) if n <= MAX_BOUND_IDS => TextMatching::PostingsIds,
+        Some(n) if n <= MAX_BOUND_IDS && read != Reading::Walk => TextMatching::PostingsIds,
         Some(_) => TextMatching::PostingsMember,
         None => TextMatching::Sql,
     }
@@ -140,7 +158,6 @@ fn text_matching(request: &ListRequest, facts: &Facts) -> TextMatching {
 
 /// The plan of a numbered page (or of `crm.contacts` rows).
 pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
-    let text = text_matching(request, facts);
     let source = if facts.projection { Source::Projection } else { Source::Tables };
     let offset = match request.page {
         PageRequest::Number(n) => (n - 1).saturating_mul(request.page_size),
@@ -149,7 +166,13 @@ pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
     let wanted = offset.saturating_add(request.page_size);
     // `page=last` needs the number of pages: an exact count whatever the mode.
     let mode = if request.page == PageRequest::Last { CountMode::Exact } else { request.count };
-    let plan = |count, read| Plan { source, text, count, read, lookahead: !matches!(mode, CountMode::Exact) };
+    let plan = |count, read| Plan {
+        source,
+        text: text_matching(request, facts, read),
+        count,
+        read,
+        lookahead: !matches!(mode, CountMode::Exact),
+    };
     let total = facts.total.unwrap_or(0);
     if !facts.projection {
         let count = match mode {
@@ -167,7 +190,7 @@ pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
         return Plan { lookahead: count == Counting::Omitted, ..plan(count, Reading::Walk) };
     }
     if let (Some(matches), false) = (facts.text_matches, facts.other_conditions) {
-        let read = reading_for(matches, total, wanted);
+        let read = reading_for_postings(matches, total, wanted);
         let count = free(Counting::Postings);
         return Plan { lookahead: count == Counting::Omitted, ..plan(count, read) };
     }
@@ -183,14 +206,13 @@ pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
 /// How a keyset page is read: by the matches' number, counted only up to
 /// where collecting stops paying (keyset pages have no count).
 pub fn keyset(request: &ListRequest, facts: &Facts) -> Plan {
-    let text = text_matching(request, facts);
     let source = if facts.projection { Source::Projection } else { Source::Tables };
     let read = match (facts.projection && facts.conditions, facts.text_matches, facts.other_conditions) {
         (false, _, _) => Reading::Walk,
-        (true, Some(matches), false) => reading_for(matches, facts.total.unwrap_or(0), request.page_size + 1),
+        (true, Some(matches), false) => reading_for_postings(matches, facts.total.unwrap_or(0), request.page_size + 1),
         (true, _, _) => Reading::ByCount,
     };
-    Plan { source, text, count: Counting::Omitted, read, lookahead: true }
+    Plan { source, text: text_matching(request, facts, read), count: Counting::Omitted, read, lookahead: true }
 }
 
 #[cfg(test)]
@@ -252,6 +274,10 @@ mod tests {
         let p = numbered(&r, &projection(true, Some(29), false));
         assert_eq!((p.text, p.count, p.read), (TextMatching::PostingsIds, Counting::Postings, Reading::Collect));
         assert!(p.exact_count());
+        // A few thousand matches are walked with the membership test.
+        let p = numbered(&r, &projection(true, Some(12_800), false));
+        assert_eq!((p.text, p.read), (TextMatching::PostingsMember, Reading::Walk));
+        assert_eq!(reading_for_postings(2_000, 3_000_000, 50), Reading::Collect);
     }
 
     #[test]
