@@ -18,6 +18,7 @@ mod db;
 mod error;
 mod fields;
 mod json_text;
+mod matching;
 mod objects;
 mod openapi;
 mod page;
@@ -28,7 +29,6 @@ mod postings_store;
 mod projection;
 mod service;
 pub mod sql;
-mod text_match;
 mod values;
 mod variants;
 
@@ -106,7 +106,7 @@ fn contact(id: i64) -> Option<JsonText> {
 /// Generated SQL uses it; elsewhere it is false.
 #[pg_extern(stable, parallel_unsafe)]
 fn _member(id: i64) -> bool {
-    text_match::is_member(id)
+    matching::is_member(id)
 }
 
 /// Rebuilds the postings (the text index of the projection) from the

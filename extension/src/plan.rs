@@ -19,21 +19,22 @@ pub struct Facts {
     pub projection: bool,
     /// The number of contacts (the projection's counter).
     pub total: Option<u64>,
-    /// The contacts the postings found for the text conditions.
+    /// The contacts the postings found for the conditions they answer
+    /// (text, exact values, ranges: `postings::answers`).
     pub text_matches: Option<u64>,
-    /// Whether conditions other than text ones (postings answered those) remain.
+    /// Whether conditions the postings do not answer remain (for SQL).
     pub other_conditions: bool,
     /// Whether the request has any condition at all.
     pub conditions: bool,
 }
 
-/// How the text conditions are matched.
+/// How the conditions are matched: by the postings' bitmap, or in SQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TextMatching {
-    /// No text condition.
+    /// No condition the postings could answer.
     None,
-    /// Patterns in SQL (ILIKE, dictionary values, trigram indexes).
+    /// Text patterns in SQL (ILIKE, dictionary values), no postings.
     Sql,
     /// The postings' bitmap, bound as ids.
     PostingsIds,
@@ -149,10 +150,10 @@ fn text_matching(request: &ListRequest, facts: &Facts, read: Reading) -> TextMat
         + request.filters.iter().filter(|f| f.lookup == crate::fields::Lookup::Icontains).count()
         > 0;
     match facts.text_matches {
-        _ if !has_text => TextMatching::None,
         Some(n) if n <= MAX_BOUND_IDS && read != Reading::Walk => TextMatching::PostingsIds,
         Some(_) => TextMatching::PostingsMember,
-        None => TextMatching::Sql,
+        None if has_text => TextMatching::Sql,
+        None => TextMatching::None,
     }
 }
 

@@ -24,7 +24,9 @@ use std::collections::HashMap;
 
 use roaring::RoaringBitmap;
 
-use crate::fields::{self, Column, Lookup};
+use crate::fields::{self, Column, Lookup, ValueType};
+use crate::params::{Filter, Value};
+use crate::values::IntegerLiteral;
 
 /// A set of contact ids. Postings hold ids up to 2^32 (`refresh` builds
 /// none for a projection with larger ids; text is matched in SQL then).
@@ -55,6 +57,9 @@ pub const MAX_GRAM: usize = 2;
 pub enum Kind {
     Gram,
     Value,
+    /// A range of values of a column with range lookups: the key is the
+    /// range's lower bound (`sort_key`), the range ends at the next bucket's.
+    Bucket,
 }
 
 impl Kind {
@@ -62,8 +67,109 @@ impl Kind {
         match self {
             Kind::Gram => "g",
             Kind::Value => "v",
+            Kind::Bucket => "b",
         }
     }
+}
+
+/// Buckets per range column: a range condition is the union of the buckets
+/// inside it and the part of at most two buckets at its ends, read by SQL.
+pub const BUCKETS: usize = 128;
+
+/// Text columns with exact lookups only (gender): value postings, no grams.
+pub fn value_columns() -> Vec<Column> {
+    let pattern = pattern_columns();
+    fields::FIELDS
+        .iter()
+        .filter(|f| f.value_type() == ValueType::Text && f.lookups.contains(&Lookup::Exact))
+        .map(|f| f.column())
+        .filter(|c| !pattern.contains(c))
+        .collect()
+}
+
+/// Columns with range lookups: bucket postings.
+pub fn bucket_columns() -> Vec<Column> {
+    fields::FIELDS.iter().filter(|f| f.lookups.contains(&Lookup::Gte)).map(|f| f.column()).collect()
+}
+
+/// Every column with postings; a write that changes one makes the contact dirty.
+pub fn posting_columns() -> Vec<Column> {
+    let mut all = pattern_columns();
+    all.extend(value_columns());
+    all.extend(bucket_columns());
+    all
+}
+
+/// A range column's value as the integer the buckets are cut on:
+/// microseconds or days since 2000-01-01 (as `params::Value` holds them),
+/// or the integer itself. SQL over the projection's column `key`.
+pub fn sort_key_sql(column: &Column) -> String {
+    let key = column.output_key();
+    match column.ty {
+        ValueType::Timestamp => format!("(extract(epoch FROM {key}) * 1000000)::int8 - 946684800000000"),
+        ValueType::Date => format!("({key} - date '2000-01-01')::int8"),
+        ValueType::BigInt | ValueType::Int | ValueType::Text => format!("{key}::int8"),
+    }
+}
+
+/// The value of a sort key, typed as filters hold them.
+pub fn value_of_sort_key(column: &Column, key: i64) -> Value {
+    match column.ty {
+        ValueType::Timestamp => Value::Timestamp(key),
+        ValueType::Date => Value::Date(key.clamp(i32::MIN as i64, i32::MAX as i64) as i32),
+        _ => Value::Integer(IntegerLiteral::InRange(key)),
+    }
+}
+
+/// The sort key of a filter value, when it has one.
+pub fn sort_key_of(value: &Value) -> Option<i64> {
+    match value {
+        Value::Timestamp(t) => Some(*t),
+        Value::Date(d) => Some(*d as i64),
+        Value::Integer(IntegerLiteral::InRange(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+/// Whether the postings answer a filter: patterns, exact values, and ranges
+/// of range columns, whenever the value is one a column can hold (an
+/// integer beyond bigint is left to SQL, which decides it without a row).
+pub fn answers(filter: &Filter) -> bool {
+    match (filter.lookup, &filter.value) {
+        (Lookup::Icontains, Value::Text(_)) => true,
+        (Lookup::Icontains, _) => false,
+        (Lookup::Exact, Value::Integer(literal)) => matches!(literal, IntegerLiteral::InRange(_)),
+        (Lookup::Exact, _) => true,
+        (_, value) => sort_key_of(value).is_some() && bucket_columns().contains(&filter.field.column()),
+    }
+}
+
+/// Cuts `(sort key, id)` pairs into about `BUCKETS` buckets of equal size,
+/// never splitting one value over two: `(lower bound, ids)` ascending.
+pub fn buckets_of(mut pairs: Vec<(i64, u32)>) -> Vec<(i64, Bitmap)> {
+    pairs.sort_unstable();
+    let size = pairs.len().div_ceil(BUCKETS).max(1);
+    let mut buckets: Vec<(i64, Vec<u32>)> = Vec::new();
+    let mut previous: Option<i64> = None;
+    for (key, id) in pairs {
+        let full = buckets.last().is_none_or(|(_, ids)| ids.len() >= size);
+        if full && previous != Some(key) {
+            buckets.push((key, Vec::new()));
+        }
+        if let Some((_, ids)) = buckets.last_mut() {
+            ids.push(id);
+        }
+        previous = Some(key);
+    }
+    buckets
+        .into_iter()
+        .map(|(lo, mut ids)| {
+            ids.sort_unstable();
+            let mut bitmap = Bitmap::from_sorted_iter(ids).expect("sorted ids");
+            bitmap.optimize();
+            (lo, bitmap)
+        })
+        .collect()
 }
 
 /// The text columns patterns match, from the field table: searchable or
@@ -216,6 +322,16 @@ impl ColumnPostings {
         }
     }
 
+    /// Adds a contact's value of a column without grams (gender).
+    pub fn add_value(&mut self, id: u32, value: &str) {
+        match self.values.get_mut(value) {
+            Some(ids) => ids.push(id),
+            None => {
+                self.values.insert(value.to_string(), vec![id]);
+            }
+        }
+    }
+
     /// The value postings, then the gram postings (as text keys).
     pub fn finish(self) -> (Vec<Keyed>, Vec<Keyed>) {
         let bitmap = |ids: Vec<u32>| {
@@ -249,10 +365,9 @@ pub fn mark_dirty_sql(schema: &str, rows: &str) -> String {
     format!("INSERT INTO {schema}.{DIRTY} (id) SELECT DISTINCT id FROM {rows} ON CONFLICT DO NOTHING")
 }
 
-/// An update marks only contacts whose matched text changed (a points
-/// update, the most common write, leaves the postings right).
+/// An update marks only contacts whose columns with postings changed.
 pub fn mark_changed_dirty_sql(schema: &str) -> String {
-    let columns: Vec<&str> = pattern_columns().iter().map(|c| c.output_key()).collect();
+    let columns: Vec<&str> = posting_columns().iter().map(|c| c.output_key()).collect();
     let old: Vec<String> = columns.iter().map(|c| format!("o.{c}")).collect();
     let new: Vec<String> = columns.iter().map(|c| format!("n.{c}")).collect();
     format!(
@@ -333,6 +448,38 @@ mod tests {
         let (values, grams) = many.finish();
         assert!(values.is_empty());
         assert_eq!(grams.len(), 3);
+    }
+
+    #[test]
+    fn buckets_are_even_and_never_split_a_value() {
+        let pairs: Vec<(i64, u32)> = (0..1000u32).map(|i| ((i / 10) as i64, 999 - i)).collect();
+        let buckets = buckets_of(pairs);
+        assert!(buckets.len() <= BUCKETS && buckets.len() >= BUCKETS / 2, "{}", buckets.len());
+        assert_eq!(buckets.iter().map(|(_, b)| b.len()).sum::<u64>(), 1000);
+        assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0));
+        // Each bucket holds whole values: its ids are those of keys lo..next lo.
+        for (i, (lo, ids)) in buckets.iter().enumerate() {
+            let hi = buckets.get(i + 1).map_or(i64::MAX, |(h, _)| *h);
+            let want: Bitmap =
+                (0..1000u32).filter(|j| (*j / 10) as i64 >= *lo && ((*j / 10) as i64) < hi).map(|j| 999 - j).collect();
+            assert_eq!(ids, &want);
+        }
+        let same = buckets_of(vec![(5, 1), (5, 2), (5, 3)]);
+        assert_eq!(same.len(), 1);
+        assert!(buckets_of(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn the_other_posting_columns_come_from_the_field_table() {
+        let keys = |cs: Vec<Column>| cs.iter().map(|c| c.output_key()).collect::<Vec<_>>();
+        assert_eq!(keys(value_columns()), ["gender"]);
+        assert_eq!(
+            keys(bucket_columns()),
+            ["created", "birthday", "last_updated", "points", "relationship_created", "last_activity"]
+        );
+        assert_eq!(sort_key_of(&value_of_sort_key(&fields::U_CREATED, 77)), Some(77));
+        assert_eq!(sort_key_of(&value_of_sort_key(&fields::U_BIRTHDAY, -3)), Some(-3));
+        assert_eq!(sort_key_of(&Value::Integer(IntegerLiteral::AboveMax)), None);
     }
 
     #[test]

@@ -93,10 +93,20 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         return Ok(BuildReport { skipped: Some("contact ids beyond 2^32"), ..BuildReport::default() });
     }
     let columns = postings::pattern_columns();
-    let mut built: Vec<ColumnPostings> = columns.iter().map(|_| ColumnPostings::default()).collect();
-    read_all(client, schema, &columns, &mut built)?;
+    let value_columns = postings::value_columns();
+    let bucket_columns = postings::bucket_columns();
+    let mut built: Vec<ColumnPostings> =
+        columns.iter().chain(&value_columns).map(|_| ColumnPostings::default()).collect();
+    let mut keyed: Vec<Vec<(i64, u32)>> = bucket_columns.iter().map(|_| Vec::new()).collect();
+    read_all(
+        client,
+        schema,
+        &Read { columns: &columns, value_columns: &value_columns, bucket_columns: &bucket_columns },
+        &mut built,
+        &mut keyed,
+    )?;
     let mut report = BuildReport { read_ms: started.elapsed().as_millis() as u64, ..BuildReport::default() };
-    for (column, postings) in columns.iter().zip(built) {
+    for (column, postings) in columns.iter().chain(&value_columns).zip(built) {
         let field = column.output_key();
         let (values, grams) = postings.finish();
         for (kind, keyed) in [(Kind::Value, values), (Kind::Gram, grams)] {
@@ -106,6 +116,15 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
             }
             writer.flush(client)?;
         }
+    }
+    for (column, pairs) in bucket_columns.iter().zip(keyed) {
+        let field = column.output_key();
+        let mut writer =
+            Writer { schema, field, kind: Kind::Bucket, keys: Vec::new(), bits: Vec::new(), report: &mut report };
+        for (lo, bitmap) in postings::buckets_of(pairs) {
+            writer.push(client, lo.to_string(), &bitmap)?;
+        }
+        writer.flush(client)?;
     }
     // Only a finished build serves requests (see `present`).
     client.update(
@@ -123,11 +142,29 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
 /// SQL instead, never by missing postings.
 const BUILT_MARKER: &str = "('', 'built', '', '')";
 
-/// Every contact's pattern columns, as stored and lower-cased, in id order.
-fn read_all(client: &SpiClient<'_>, schema: &str, columns: &[Column], built: &mut [ColumnPostings]) -> SpiResult<()> {
-    let select: Vec<String> = columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
+/// The columns one pass reads.
+struct Read<'a> {
+    columns: &'a [Column],
+    value_columns: &'a [Column],
+    bucket_columns: &'a [Column],
+}
+
+/// Every contact's posting columns in id order: pattern columns as stored
+/// and lower-cased, value columns as stored, range columns as sort keys.
+fn read_all(
+    client: &SpiClient<'_>,
+    schema: &str,
+    read: &Read<'_>,
+    built: &mut [ColumnPostings],
+    keyed: &mut [Vec<(i64, u32)>],
+) -> SpiResult<()> {
+    let mut select: Vec<String> = read.columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
+    select.extend(read.value_columns.iter().map(|c| c.output_key().to_string()));
+    select.extend(read.bucket_columns.iter().map(postings::sort_key_sql));
     let sql = format!("SELECT id, {} FROM {schema}.{FLAT} ORDER BY id", select.join(", "));
     let mut cursor = client.open_cursor(sql.as_str(), &[]);
+    let values_at = 2 + 2 * read.columns.len();
+    let keys_at = values_at + read.value_columns.len();
     loop {
         let table = cursor.fetch(READ_BATCH)?;
         if table.is_empty() {
@@ -135,11 +172,21 @@ fn read_all(client: &SpiClient<'_>, schema: &str, columns: &[Column], built: &mu
         }
         for row in table {
             let Some(id) = row.get::<i64>(1)?.and_then(postings::member) else { continue };
-            for (i, column) in columns.iter().enumerate() {
+            for (i, column) in read.columns.iter().enumerate() {
                 let value = row.get::<&str>(2 + 2 * i)?;
                 let lowered = row.get::<&str>(3 + 2 * i)?;
                 if let (Some(value), Some(lowered)) = (value, lowered) {
                     built[i].add(id, value, lowered, column.few_values);
+                }
+            }
+            for i in 0..read.value_columns.len() {
+                if let Some(value) = row.get::<&str>(values_at + i)? {
+                    built[read.columns.len() + i].add_value(id, value);
+                }
+            }
+            for (i, pairs) in keyed.iter_mut().enumerate() {
+                if let Some(key) = row.get::<i64>(keys_at + i)? {
+                    pairs.push((key, id));
                 }
             }
         }
@@ -173,6 +220,26 @@ fn bitmaps(client: &SpiClient<'_>, sql: &str, args: &[DatumWithOid<'static>]) ->
 pub fn gram_bitmaps(client: &SpiClient<'_>, column: &Column, grams: Vec<String>) -> SpiResult<Vec<Bitmap>> {
     let sql = format!("SELECT bits FROM {POSTING} WHERE field = $1 AND kind = 'g' AND key = ANY($2)");
     bitmaps(client, &sql, &[column.output_key().into(), grams.into()])
+}
+
+/// The posting of one value of a column (empty when no contact has it).
+pub fn value_bitmap(client: &SpiClient<'_>, column: &Column, value: &str) -> SpiResult<Bitmap> {
+    let sql = format!("SELECT bits FROM {POSTING} WHERE field = $1 AND kind = 'v' AND key = $2");
+    Ok(bitmaps(client, &sql, &[column.output_key().into(), value.to_string().into()])?.pop().unwrap_or_default())
+}
+
+/// A range column's buckets, `(lower bound, ids)` ascending.
+pub fn buckets(client: &SpiClient<'_>, column: &Column) -> SpiResult<Vec<(i64, Bitmap)>> {
+    let sql = format!("SELECT key::int8, bits FROM {POSTING} WHERE field = $1 AND kind = 'b' ORDER BY key::int8");
+    let mut out = Vec::new();
+    for row in db::select(client, &sql, None, &[column.output_key().into()])? {
+        if let (Some(lo), Some(bits)) = (row.get::<i64>(1)?, row.get::<Vec<u8>>(2)?) {
+            if let Some(bitmap) = postings::from_bytes(&bits) {
+                out.push((lo, bitmap));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The union of the postings of a column's values that contain `pattern`

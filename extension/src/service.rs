@@ -17,7 +17,7 @@ use crate::plan::{self, Counting, Facts, Plan, Reading, TextMatching};
 use crate::postings::Bitmap;
 use crate::sql::{self, seek, Context, Matched, Source, Strategy, Window};
 use crate::variants::{self, Variant};
-use crate::{db, objects, page, postings_store, projection, text_match};
+use crate::{db, matching, objects, page, postings_store, projection};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -71,13 +71,13 @@ fn gather(client: &SpiClient<'_>, request: &ListRequest) -> Result<Gathered, Fai
         return Ok(Gathered { facts, context: Context::tables(), text_matches: None });
     }
     let total = db::count(client, &sql::total_query())?;
-    let text_matches = if postings_store::present(client)? { text_match::matches(client, request)? } else { None };
+    let text_matches = if postings_store::present(client)? { matching::matches(client, request)? } else { None };
     let mut context = Context::projection();
     if text_matches.is_none() {
         context.resolutions = resolutions(client, request)?;
     }
     let other_conditions = match text_matches {
-        Some(_) => sql::has_conditions(&text_match::without_text(request)),
+        Some(_) => sql::has_conditions(&matching::residual(request)),
         None => conditions,
     };
     let facts = Facts {
@@ -95,12 +95,12 @@ fn with_text_matches<T>(gathered: &mut Gathered, plan: &Plan, f: impl FnOnce(&Co
     let matches = gathered.text_matches.take().unwrap_or_default();
     match plan.text {
         TextMatching::PostingsIds => {
-            gathered.context.matched = Some(Matched::Ids(text_match::ids(&matches)));
+            gathered.context.matched = Some(Matched::Ids(matching::ids(&matches)));
             f(&gathered.context)
         }
         TextMatching::PostingsMember => {
             gathered.context.matched = Some(Matched::Member);
-            text_match::with_members(matches, || f(&gathered.context))
+            matching::with_members(matches, || f(&gathered.context))
         }
         TextMatching::None | TextMatching::Sql => f(&gathered.context),
     }

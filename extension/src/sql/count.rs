@@ -45,6 +45,15 @@ pub fn match_set_query(request: &ListRequest, context: &Context) -> SqlQuery {
     SqlQuery { text, args: builder.binder.args }
 }
 
+/// `SELECT array_agg(id)` of the projection's contacts that match the request.
+pub fn ids_query(request: &ListRequest, context: &Context) -> SqlQuery {
+    let builder = WhereBuilder::new(context).request(request);
+    SqlQuery {
+        text: format!("SELECT array_agg(f.id) FROM {} f{}", objects::FLAT, where_sql(&builder.flat_clauses())),
+        args: builder.binder.args,
+    }
+}
+
 /// `SELECT array_agg(id)` of the contacts among `ids` that match the request.
 pub fn ids_among_query(request: &ListRequest, context: &Context, ids: Vec<i64>) -> SqlQuery {
     let mut builder = WhereBuilder::new(context).request(request);

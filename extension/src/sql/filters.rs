@@ -236,10 +236,10 @@ impl<'a> WhereBuilder<'a> {
     }
 
     pub(super) fn request(mut self, request: &ListRequest) -> Self {
-        // Text conditions already answered by the postings become one
+        // Conditions already answered by the postings become one
         // membership condition.
         let matched = self.context.matched.clone();
-        for filter in request.filters.iter().filter(|f| matched.is_none() || f.lookup != Lookup::Icontains) {
+        for filter in request.filters.iter().filter(|f| matched.is_none() || !crate::postings::answers(f)) {
             self.filter(filter);
         }
         match matched {

@@ -18,7 +18,7 @@ mod test_support;
 
 pub use binding::{Arg, Binder, SqlQuery};
 pub use count::{
-    column_contains_query, count_query, count_up_to_query, ids_among_query, match_set_query, probe_query,
+    column_contains_query, count_query, count_up_to_query, ids_among_query, ids_query, match_set_query, probe_query,
     stats_from_counter_query, total_query,
 };
 pub use filters::{

@@ -1,0 +1,243 @@
+//! A request's filters and search answered from the postings: the exact
+//! set of contacts that match all of them now, as a bitmap. Patterns
+//! (`icontains`, `name`, search terms) come from gram and value postings,
+//! exact values from value postings (or a lookup by index), ranges from
+//! bucket postings and at most two partial buckets read by index. What is
+//! left (ordering, page, any filter the postings do not answer) is SQL over
+//! the projection restricted to that set.
+
+use std::cell::RefCell;
+
+use pgrx::spi::{SpiClient, SpiResult};
+
+use crate::fields::{self, Column, Lookup};
+use crate::params::{CountMode, Filter, ListRequest, PageRequest, Value};
+use crate::postings::{self, Bitmap, Lookup3};
+use crate::postings_store as store;
+use crate::sql::{self, Context};
+
+/// Up to this many candidates of a long pattern on a column with many
+/// values are rechecked by id; more are matched with ILIKE on the column.
+const RECHECK_BY_ID_LIMIT: u64 = 100_000;
+
+/// One text condition: `text` is contained in at least one of `columns`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextCondition {
+    pub columns: Vec<Column>,
+    pub text: String,
+}
+
+/// The request's text conditions, in request order.
+pub fn conditions(request: &ListRequest) -> Vec<TextCondition> {
+    let mut out: Vec<TextCondition> = request
+        .filters
+        .iter()
+        .filter(|f| f.lookup == Lookup::Icontains)
+        .filter_map(|f| match &f.value {
+            Value::Text(text) => Some(TextCondition { columns: f.field.columns.to_vec(), text: text.clone() }),
+            _ => None,
+        })
+        .collect();
+    let searched: Vec<Column> = fields::search_columns().collect();
+    out.extend(request.search_terms.iter().map(|t| TextCondition { columns: searched.clone(), text: t.clone() }));
+    out
+}
+
+/// The request without what the postings answer (what SQL still checks).
+pub fn residual(request: &ListRequest) -> ListRequest {
+    let mut rest = request.clone();
+    rest.filters.retain(|f| !postings::answers(f));
+    rest.search_terms.clear();
+    rest
+}
+
+/// The request's conditions the postings answer, alone.
+fn answered(request: &ListRequest) -> ListRequest {
+    let mut only = request.clone();
+    only.filters.retain(postings::answers);
+    only
+}
+
+/// A request of one filter (for the lookups by index).
+fn single(filters: Vec<Filter>) -> ListRequest {
+    ListRequest {
+        filters,
+        search_terms: Vec::new(),
+        ordering: Vec::new(),
+        page: PageRequest::Number(1),
+        page_size: 1,
+        count: CountMode::Exact,
+    }
+}
+
+/// The contacts matching every condition the postings answer, `None` when
+/// they answer none of the request's.
+pub fn matches(client: &SpiClient<'_>, request: &ListRequest) -> SpiResult<Option<Bitmap>> {
+    let texts = conditions(request);
+    let filters: Vec<&Filter> =
+        request.filters.iter().filter(|f| f.lookup != Lookup::Icontains && postings::answers(f)).collect();
+    if texts.is_empty() && filters.is_empty() {
+        return Ok(None);
+    }
+    let mut result: Option<Bitmap> = None;
+    let mut narrow = |next: Bitmap| {
+        let narrowed = match result.take() {
+            None => next,
+            Some(r) => r & next,
+        };
+        let empty = narrowed.is_empty();
+        result = Some(narrowed);
+        empty
+    };
+    let mut empty = false;
+    for filter in &filters {
+        let Some(bitmap) = filter_matches(client, filter)? else { return Ok(None) };
+        if narrow(bitmap) {
+            empty = true;
+            break;
+        }
+    }
+    if !empty && !texts.is_empty() {
+        let lowered = store::lowered(client, texts.iter().map(|c| c.text.clone()).collect())?;
+        for (condition, lowered) in texts.iter().zip(&lowered) {
+            let mut any = Bitmap::new();
+            for column in &condition.columns {
+                any |= column_matches(client, column, lowered, &condition.text)?;
+            }
+            if narrow(any) {
+                break;
+            }
+        }
+    }
+    let mut base = result.unwrap_or_default();
+    // Contacts written since the snapshot: their postings may be stale, so
+    // they are left out and matched again by SQL. (Ids beyond what postings
+    // hold: the whole request is matched in SQL.)
+    let Some(dirty) = store::dirty(client)? else { return Ok(None) };
+    if !dirty.is_empty() {
+        base -= &dirty;
+        let query = sql::ids_among_query(&answered(request), &Context::projection(), ids(&dirty));
+        let Some(current) = store::id_set(client, &query.text, &crate::db::datums(&query))? else { return Ok(None) };
+        base |= current;
+    }
+    Ok(Some(base))
+}
+
+/// The snapshot's contacts matching one exact or range filter (`None`:
+/// an id beyond what postings hold).
+fn filter_matches(client: &SpiClient<'_>, filter: &Filter) -> SpiResult<Option<Bitmap>> {
+    let column = filter.field.column();
+    match (filter.lookup, &filter.value) {
+        (Lookup::Exact, Value::Text(value)) if column.few_values || postings::value_columns().contains(&column) => {
+            Ok(Some(store::value_bitmap(client, &column, value)?))
+        }
+        (Lookup::Exact, _) => by_index(client, vec![filter.clone()]),
+        (lookup, value) => {
+            let Some(key) = postings::sort_key_of(value) else { return Ok(None) };
+            // The range as inclusive sort keys: they are integers.
+            let (from, to) = match lookup {
+                Lookup::Gte => (key, i64::MAX),
+                Lookup::Gt => (key.saturating_add(1), i64::MAX),
+                Lookup::Lte => (i64::MIN, key),
+                _ => (i64::MIN, key.saturating_sub(1)),
+            };
+            range_matches(client, filter, from, to)
+        }
+    }
+}
+
+/// Contacts whose sort key of `filter`'s column lies in `from..=to`: whole
+/// buckets inside the range, and the part of the buckets at its ends by index.
+fn range_matches(client: &SpiClient<'_>, filter: &Filter, from: i64, to: i64) -> SpiResult<Option<Bitmap>> {
+    let column = filter.field.column();
+    let buckets = store::buckets(client, &column)?;
+    let mut result = Bitmap::new();
+    for (i, (lo, bitmap)) in buckets.iter().enumerate() {
+        let hi = buckets.get(i + 1).map_or(i64::MAX, |(next, _)| next - 1);
+        if hi < from || *lo > to {
+            continue;
+        }
+        if from <= *lo && hi <= to {
+            result |= bitmap;
+            continue;
+        }
+        let bound =
+            |lookup, key| Filter { field: filter.field, lookup, value: postings::value_of_sort_key(&column, key) };
+        let part = vec![bound(Lookup::Gte, from.max(*lo)), bound(Lookup::Lte, to.min(hi))];
+        let Some(part) = by_index(client, part)? else { return Ok(None) };
+        result |= part;
+    }
+    Ok(Some(result))
+}
+
+/// Contacts matching `filters`, read by SQL (an index lookup).
+fn by_index(client: &SpiClient<'_>, filters: Vec<Filter>) -> SpiResult<Option<Bitmap>> {
+    let query = sql::ids_query(&single(filters), &Context::projection());
+    store::id_set(client, &query.text, &crate::db::datums(&query))
+}
+
+/// The snapshot's contacts whose `column` contains the (lower-cased) text.
+fn column_matches(client: &SpiClient<'_>, column: &Column, lowered: &str, text: &str) -> SpiResult<Bitmap> {
+    match postings::lookup(column, lowered) {
+        Lookup3::Gram(gram) => {
+            Ok(store::gram_bitmaps(client, column, vec![postings::gram_key(gram)])?.pop().unwrap_or_default())
+        }
+        Lookup3::Values => store::values_bitmap(client, column, &sql::contains_pattern(text)),
+        Lookup3::Candidates(trigrams) => {
+            let wanted = trigrams.len();
+            let mut found =
+                store::gram_bitmaps(client, column, trigrams.into_iter().map(postings::gram_key).collect())?;
+            if found.len() < wanted {
+                return Ok(Bitmap::new());
+            }
+            found.sort_by_key(|b| b.len());
+            let mut candidates = found.remove(0);
+            for bitmap in &found {
+                candidates &= bitmap;
+            }
+            recheck(client, column, text, candidates)
+        }
+    }
+}
+
+/// The candidates whose column really contains the text.
+fn recheck(client: &SpiClient<'_>, column: &Column, text: &str, candidates: Bitmap) -> SpiResult<Bitmap> {
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let query = if candidates.len() <= RECHECK_BY_ID_LIMIT {
+        sql::column_contains_query(column, text, Some(ids(&candidates)))
+    } else {
+        sql::column_contains_query(column, text, None)
+    };
+    // The candidates come from postings, so their ids fit.
+    Ok(store::id_set(client, &query.text, &crate::db::datums(&query))?.unwrap_or_default())
+}
+
+pub fn ids(bitmap: &Bitmap) -> Vec<i64> {
+    bitmap.iter().map(|id| id as i64).collect()
+}
+
+thread_local! {
+    /// The set `crm._member(id)` tests, while a request that needs it runs.
+    static MEMBERS: RefCell<Option<Bitmap>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `set` installed for `crm._member`.
+pub fn with_members<T>(set: Bitmap, f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            MEMBERS.with(|m| m.borrow_mut().take());
+        }
+    }
+    MEMBERS.with(|m| *m.borrow_mut() = Some(set));
+    let _reset = Reset;
+    f()
+}
+
+/// Whether `id` is in the installed set (false when none is installed).
+pub fn is_member(id: i64) -> bool {
+    let Some(id) = postings::member(id) else { return false };
+    MEMBERS.with(|m| m.borrow().as_ref().is_some_and(|set| set.contains(id)))
+}
