@@ -236,15 +236,19 @@ fn read_rows(
         Window::Offset { offset, limit: on_page }
     };
     let mut rows = Vec::with_capacity(on_page as usize);
-    let seek = context.source == Source::Projection && !facts.conditions && strategy == Strategy::Ordered;
+    // Seeking works on the unfiltered projection, or on the postings'
+    // matches alone (their membership test reads index entries only).
+    let member = matches!(context.matched, Some(Matched::Member)) && !facts.other_conditions;
+    let seek = context.source == Source::Projection && strategy == Strategy::Ordered && (!facts.conditions || member);
+    let condition = member.then_some("crm._member(f.id)");
     match read {
         Window::Offset { offset, limit } if seek => {
-            rows = seek_rows(client, &complete_ordering(request), offset, limit)?
+            rows = seek_rows(client, &complete_ordering(request), condition, offset, limit)?
         }
         Window::FromEnd { offset, limit } if seek => {
             let mut terms = complete_ordering(request);
             terms.iter_mut().for_each(|t| t.descending = !t.descending);
-            rows = seek_rows(client, &terms, offset, limit)?;
+            rows = seek_rows(client, &terms, condition, offset, limit)?;
         }
         _ => {}
     }
@@ -262,22 +266,37 @@ fn read_rows(
 /// A deep page of the unfiltered projection by seeking on the first
 /// term's index (`sql::seek`); empty when seeking does not pay (the caller
 /// then reads it with OFFSET).
-fn seek_rows(client: &SpiClient<'_>, terms: &[OrderTerm], offset: u64, limit: u64) -> Result<Vec<ContactRow>, Failure> {
-    // Pages near the start never seek: no setting to read for them.
-    if offset < 100.min(seek::MIN_OFFSET) {
-        return Ok(Vec::new());
-    }
-    let min_offset = db::text_value(client, "SELECT current_setting('crm.seek_min_offset', true)", &[])?
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(seek::MIN_OFFSET);
+/// With a membership `condition`, seeking pays from the first page: the
+/// matches may lie anywhere in the ordering, and it finds them among index
+/// entries.
+fn seek_rows(
+    client: &SpiClient<'_>,
+    terms: &[OrderTerm],
+    condition: Option<&str>,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<ContactRow>, Failure> {
+    let min_offset = if condition.is_some() {
+        0
+    } else {
+        // Pages near the start never seek: no setting to read for them.
+        if offset < 100 {
+            return Ok(Vec::new());
+        }
+        db::text_value(client, "SELECT current_setting('crm.seek_min_offset', true)", &[])?
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(seek::MIN_OFFSET)
+    };
     if !seek::worth_it(terms, offset, min_offset) {
         return Ok(Vec::new());
     }
     let first = &terms[0];
-    let values = db::cells(client, &seek::boundary_query(first, offset, limit), first.field.value_type())?;
+    let boundary = seek::boundary_query(first, condition, offset, limit);
+    let values = db::cells(client, &boundary, first.field.value_type())?;
     let (Some(from), Some(to)) = (values.first(), values.last()) else { return Ok(Vec::new()) };
-    let before = db::count(client, &seek::before_query(first, from))?;
-    Ok(db::contacts(client, &seek::group_page_query(terms, from, to, offset.saturating_sub(before), limit))?)
+    let before = db::count(client, &seek::before_query(first, condition, from))?;
+    let page = seek::group_page_query(terms, condition, from, to, offset.saturating_sub(before), limit);
+    Ok(db::contacts(client, &page)?)
 }
 
 /// For keyset pages, which have no count: the matches are counted only up

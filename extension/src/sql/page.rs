@@ -96,7 +96,10 @@ pub fn page_queries(request: &ListRequest, context: &Context, window: Window, st
                     order_by_sql(&terms, |c| Source::Tables.expr(c)),
                 ),
                 Source::Projection => {
-                    let skips = offset_value.is_some_and(|o| o > 0);
+                    // A membership test is checked on the ordering index's
+                    // entries (index-only) when only ids are read first.
+                    let member = matches!(context.matched, Some(super::filters::Matched::Member));
+                    let skips = offset_value.is_some_and(|o| o > 0) || member;
                     projection_page(&clauses, &terms, strategy, skips, &format!("LIMIT {limit}{offset}"))
                 }
             };

@@ -9,6 +9,10 @@
 //! 2. `before_query`: how many rows come before the first of them;
 //! 3. `group_page_query`: the rows within those values, in full order,
 //!    skipping the rows of the first value that precede the page.
+//!
+//! With a condition on the id alone (`crm._member(f.id)`, the postings'
+//! matches), every step keeps to the same index entries: a walk whose
+//! matches lie far into the ordering reads index entries, not rows.
 
 use super::binding::{Arg, Binder, SqlQuery};
 use super::source::{order_by_sql, Source};
@@ -22,11 +26,16 @@ fn expr(term: &OrderTerm) -> String {
     Source::Projection.expr(&term.field.column())
 }
 
+fn and(condition: Option<&str>) -> String {
+    condition.map(|c| format!(" AND {c}")).unwrap_or_default()
+}
+
 /// The first term's values of the rows at `offset .. offset + limit`.
-pub fn boundary_query(first: &OrderTerm, offset: u64, limit: u64) -> SqlQuery {
+pub fn boundary_query(first: &OrderTerm, condition: Option<&str>, offset: u64, limit: u64) -> SqlQuery {
     let e = expr(first);
+    let filter = condition.map(|c| format!(" WHERE {c}")).unwrap_or_default();
     let text = format!(
-        "SELECT {e} FROM {} f ORDER BY {e}{} OFFSET $1 LIMIT $2",
+        "SELECT {e} FROM {} f{filter} ORDER BY {e}{} OFFSET $1 LIMIT $2",
         objects::FLAT,
         if first.descending { " DESC" } else { "" }
     );
@@ -35,21 +44,31 @@ pub fn boundary_query(first: &OrderTerm, offset: u64, limit: u64) -> SqlQuery {
 
 /// The number of rows before the first row whose first term is `value`
 /// (NULLs come last ascending, first descending).
-pub fn before_query(first: &OrderTerm, value: &Cell) -> SqlQuery {
+pub fn before_query(first: &OrderTerm, condition: Option<&str>, value: &Cell) -> SqlQuery {
     let e = expr(first);
     let mut binder = Binder::default();
-    let condition = match (cell_arg(value), first.descending) {
+    let before = match (cell_arg(value), first.descending) {
         (None, false) => format!("{e} IS NOT NULL"),
         (None, true) => "FALSE".to_string(),
         (Some(v), false) => format!("{e} < {}", binder.bind(v)),
         (Some(v), true) => format!("({e} > {} OR {e} IS NULL)", binder.bind(v)),
     };
-    SqlQuery { text: format!("SELECT count(*) FROM {} f WHERE {condition}", objects::FLAT), args: binder.args }
+    SqlQuery {
+        text: format!("SELECT count(*) FROM {} f WHERE {before}{}", objects::FLAT, and(condition)),
+        args: binder.args,
+    }
 }
 
 /// The rows whose first term lies from `from` to `to` (in reading order),
 /// ordered by every term, `limit` of them after skipping `skip`.
-pub fn group_page_query(terms: &[OrderTerm], from: &Cell, to: &Cell, skip: u64, limit: u64) -> SqlQuery {
+pub fn group_page_query(
+    terms: &[OrderTerm],
+    condition: Option<&str>,
+    from: &Cell,
+    to: &Cell,
+    skip: u64,
+    limit: u64,
+) -> SqlQuery {
     let first = &terms[0];
     let e = expr(first);
     let mut binder = Binder::default();
@@ -65,9 +84,10 @@ pub fn group_page_query(terms: &[OrderTerm], from: &Cell, to: &Cell, skip: u64, 
     let limit = binder.bind(Arg::Int8(limit as i64));
     let skip = binder.bind(Arg::Int8(skip as i64));
     let text = format!(
-        "SELECT {} FROM {} f WHERE {range} ORDER BY {} LIMIT {limit} OFFSET {skip}",
+        "SELECT {} FROM {} f WHERE {range}{} ORDER BY {} LIMIT {limit} OFFSET {skip}",
         Source::Projection.select_list(),
         objects::FLAT,
+        and(condition),
         order_by_sql(terms, |c| Source::Projection.expr(c))
     );
     SqlQuery { text, args: binder.args }
@@ -97,7 +117,7 @@ mod tests {
 
     #[test]
     fn boundaries_read_the_first_terms_index_alone() {
-        let q = boundary_query(&term("gender", true), 100, 50);
+        let q = boundary_query(&term("gender", true), None, 100, 50);
         assert_eq!(q.text, "SELECT f.gender FROM crm_contact_flat f ORDER BY f.gender DESC OFFSET $1 LIMIT $2");
         assert_eq!(q.args, [Arg::Int8(100), Arg::Int8(50)]);
     }
@@ -105,17 +125,19 @@ mod tests {
     #[test]
     fn rows_before_a_value_follow_null_placement() {
         let v = Cell::Text("F".into());
-        assert!(before_query(&term("gender", false), &v).text.ends_with("WHERE f.gender < $1"));
-        assert!(before_query(&term("gender", true), &v).text.ends_with("WHERE (f.gender > $1 OR f.gender IS NULL)"));
-        assert!(before_query(&term("gender", false), &Cell::Null).text.ends_with("WHERE f.gender IS NOT NULL"));
-        assert!(before_query(&term("gender", true), &Cell::Null).text.ends_with("WHERE FALSE"));
+        assert!(before_query(&term("gender", false), None, &v).text.ends_with("WHERE f.gender < $1"));
+        assert!(before_query(&term("gender", true), None, &v)
+            .text
+            .ends_with("WHERE (f.gender > $1 OR f.gender IS NULL)"));
+        assert!(before_query(&term("gender", false), None, &Cell::Null).text.ends_with("WHERE f.gender IS NOT NULL"));
+        assert!(before_query(&term("gender", true), None, &Cell::Null).text.ends_with("WHERE FALSE"));
     }
 
     #[test]
     fn the_group_range_spans_the_pages_first_values() {
         let terms = [term("address__city", true), term("created", false), term("id", false)];
         let (a, b) = (Cell::Text("Oslo".into()), Cell::Text("Bergen".into()));
-        let q = group_page_query(&terms, &a, &b, 7, 50);
+        let q = group_page_query(&terms, None, &a, &b, 7, 50);
         assert!(
             q.text.contains("WHERE f.city BETWEEN $1 AND $2 ORDER BY f.city DESC, f.created, f.id LIMIT $3 OFFSET $4"),
             "{}",
@@ -123,11 +145,26 @@ mod tests {
         );
         assert_eq!(q.args, [Arg::Text("Bergen".into()), Arg::Text("Oslo".into()), Arg::Int8(50), Arg::Int8(7)]);
         // Descending starts with the NULLs.
-        let q = group_page_query(&terms, &Cell::Null, &b, 0, 50);
+        let q = group_page_query(&terms, None, &Cell::Null, &b, 0, 50);
         assert!(q.text.contains("WHERE (f.city >= $1 OR f.city IS NULL)"), "{}", q.text);
         let asc = [term("address__city", false), term("id", true)];
-        let q = group_page_query(&asc, &a, &Cell::Null, 0, 50);
+        let q = group_page_query(&asc, None, &a, &Cell::Null, 0, 50);
         assert!(q.text.contains("WHERE (f.city >= $1 OR f.city IS NULL)"), "{}", q.text);
+    }
+
+    #[test]
+    fn a_membership_condition_joins_every_step() {
+        let m = Some("crm._member(f.id)");
+        let q = boundary_query(&term("created", false), m, 0, 50);
+        assert!(
+            q.text.contains("FROM crm_contact_flat f WHERE crm._member(f.id) ORDER BY f.created OFFSET"),
+            "{}",
+            q.text
+        );
+        let q = before_query(&term("created", false), m, &Cell::Timestamp(5));
+        assert!(q.text.ends_with("WHERE f.created < $1 AND crm._member(f.id)"), "{}", q.text);
+        let q = group_page_query(&[term("created", false), term("id", false)], m, &Cell::Int(1), &Cell::Int(2), 0, 5);
+        assert!(q.text.contains("BETWEEN $1 AND $2 AND crm._member(f.id) ORDER BY"), "{}", q.text);
     }
 
     #[test]
