@@ -191,6 +191,8 @@ fn read_all(
             }
         }
         free_last_result();
+        // A build reads the whole projection: let a cancel through.
+        pgrx::check_for_interrupts!();
     }
     Ok(())
 }
