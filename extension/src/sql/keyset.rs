@@ -63,54 +63,29 @@ fn after_position(bounds: &[Bound]) -> String {
 }
 
 /// The conditions, in reading order, that together select the rows after a
-/// position. With terms after the first (besides the id), the first
-/// segment is the rest of the position's group (the rows sharing its first
-/// value, where the next term's index can serve the order: a first term
-/// with few values, like gender, would otherwise sort a whole group), then
-/// the groups after it; a nullable first term adds its NULL or non-NULL
-/// part. An ordering of one term and the id is one index range on
-/// (term, id) (`two_term_segments`).
+/// position. A position on a nullable leading column splits the ordering in
+/// its NULL and non-NULL parts so that each part is a plain index range.
 pub fn segments(bounds: &[Bound]) -> Vec<String> {
     let lead = &bounds[0];
     let all_plain = bounds.iter().all(|b| !b.nullable && b.value.is_some() && b.descending == lead.descending);
-    if all_plain && bounds.len() <= 2 {
+    if all_plain {
+        // A row comparison is an index range on (c1, …, id).
         let exprs: Vec<&str> = bounds.iter().map(|b| b.expr.as_str()).collect();
         let values: Vec<&str> = bounds.iter().filter_map(|b| b.value.as_deref()).collect();
         let op = if lead.descending { "<" } else { ">" };
         return vec![format!("({}) {op} ({})", exprs.join(", "), values.join(", "))];
     }
-    if bounds.len() <= 2 {
-        return two_term_segments(bounds);
-    }
-    let mut segments = vec![format!("{} AND {}", lead.equal(), after_position(&bounds[1..]))];
-    match (&lead.value, lead.descending, lead.nullable) {
-        // Ascending, non-NULL: the greater values, then the NULLs.
-        (Some(v), false, true) => {
-            segments.push(format!("{} > {v}", lead.expr));
-            segments.push(format!("{} IS NULL", lead.expr));
-        }
-        (Some(v), false, false) => segments.push(format!("{} > {v}", lead.expr)),
-        // Descending, non-NULL: NULLs came first, only smaller values remain.
-        (Some(v), true, _) => segments.push(format!("{} < {v}", lead.expr)),
-        // Ascending from NULL: only the NULL group's rest.
-        (None, false, _) => {}
-        // Descending from NULL: the NULL group's rest, then every non-NULL.
-        (None, true, _) => segments.push(format!("{} IS NOT NULL", lead.expr)),
-    }
-    segments
-}
-
-/// One term and the id: a row comparison, or, on a nullable term, the rest
-/// of the non-NULL range and the NULLs, each an index range on (term, id).
-fn two_term_segments(bounds: &[Bound]) -> Vec<String> {
-    let lead = &bounds[0];
     let after = after_position(bounds);
     let same_group = || format!("{} AND {}", lead.equal(), after_position(&bounds[1..]));
     match (&lead.value, lead.descending, lead.nullable) {
+        // Ascending, non-NULL: the rest of the non-NULL range, then the NULLs.
         (Some(v), false, true) => vec![format!("{} >= {v} AND {after}", lead.expr), format!("{} IS NULL", lead.expr)],
         (Some(v), false, false) => vec![format!("{} >= {v} AND {after}", lead.expr)],
+        // Descending, non-NULL: NULLs came first, only smaller values remain.
         (Some(v), true, _) => vec![format!("{} <= {v} AND {after}", lead.expr)],
+        // Ascending from NULL: only the NULL group's rest.
         (None, false, _) => vec![same_group()],
+        // Descending from NULL: the NULL group's rest, then every non-NULL.
         (None, true, _) => vec![same_group(), format!("{} IS NOT NULL", lead.expr)],
     }
 }

@@ -227,21 +227,6 @@ mod tests {
     }
 
     #[test]
-    fn keyset_over_several_terms_reads_the_positions_group_first() {
-        let r = request(&[("ordering", "gender,-created")]);
-        let p = position(vec![Cell::Text("F".into()), Cell::Timestamp(5), Cell::Int(9)], Direction::Forward);
-        let q = keyset_page_queries(&r, &projection(&[]), Some(&p));
-        assert_eq!(q.len(), 3, "the group, the greater values, the NULLs");
-        assert!(
-            q[0].text.contains("WHERE f.gender = $1 AND ((f.created < $2) OR (f.created = $2 AND f.id < $3)) ORDER BY"),
-            "{}",
-            q[0].text
-        );
-        assert!(q[1].text.contains("WHERE f.gender > $1 ORDER BY"), "{}", q[1].text);
-        assert!(q[2].text.contains("WHERE f.gender IS NULL ORDER BY"), "{}", q[2].text);
-    }
-
-    #[test]
     fn keyset_on_non_null_columns_is_a_row_comparison() {
         let r = request(&[("gender", "F")]);
         let p = position(vec![Cell::Timestamp(5), Cell::Int(9)], Direction::Forward);
