@@ -12,7 +12,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 
 use crate::fields::{self, Column, Lookup};
 use crate::params::{CountMode, Filter, ListRequest, PageRequest, Value};
-use crate::postings::{self, Bitmap, Lookup3};
+use crate::postings::{self, Bitmap, PatternLookup};
 use crate::postings_store as store;
 use crate::sql::{self, Context};
 
@@ -179,11 +179,11 @@ fn by_index(client: &SpiClient<'_>, filters: Vec<Filter>) -> SpiResult<Option<Bi
 /// The snapshot's contacts whose `column` contains the (lower-cased) text.
 fn column_matches(client: &SpiClient<'_>, column: &Column, lowered: &str, text: &str) -> SpiResult<Bitmap> {
     match postings::lookup(column, lowered) {
-        Lookup3::Gram(gram) => {
+        PatternLookup::Gram(gram) => {
             Ok(store::gram_bitmaps(client, column, vec![postings::gram_key(gram)])?.pop().unwrap_or_default())
         }
-        Lookup3::Values => store::values_bitmap(client, column, &sql::contains_pattern(text)),
-        Lookup3::Candidates(trigrams) => {
+        PatternLookup::Values => store::values_bitmap(client, column, &sql::contains_pattern(text)),
+        PatternLookup::Candidates(trigrams) => {
             let wanted = trigrams.len();
             let mut found =
                 store::gram_bitmaps(client, column, trigrams.into_iter().map(postings::gram_key).collect())?;

@@ -218,7 +218,7 @@ pub fn grams_of(lowered: &str, max: usize, out: &mut Vec<u64>) {
 
 /// How the postings answer one lower-cased pattern on one column.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lookup3 {
+pub enum PatternLookup {
     /// The pattern is a gram: its posting is the answer.
     Gram(u64),
     /// Longer than the column's grams, on a column with values: the union
@@ -229,18 +229,18 @@ pub enum Lookup3 {
     Candidates(Vec<u64>),
 }
 
-pub fn lookup(column: &Column, lowered: &str) -> Lookup3 {
+pub fn lookup(column: &Column, lowered: &str) -> PatternLookup {
     let chars: Vec<char> = lowered.chars().collect();
     if chars.len() <= MAX_GRAM {
-        return Lookup3::Gram(pack(&chars));
+        return PatternLookup::Gram(pack(&chars));
     }
     if column.few_values {
-        return Lookup3::Values;
+        return PatternLookup::Values;
     }
     let mut grams: Vec<u64> = chars.windows(MAX_GRAM).map(pack).collect();
     grams.sort_unstable();
     grams.dedup();
-    Lookup3::Candidates(grams)
+    PatternLookup::Candidates(grams)
 }
 
 /// The grams of a posting key (lower-cased) for storage: as text.
@@ -416,10 +416,10 @@ mod tests {
 
     #[test]
     fn lookups_by_pattern_length_and_column() {
-        assert_eq!(lookup(&fields::U_CUSTOMER_ID, "8a"), Lookup3::Gram(pack(&['8', 'a'])));
-        assert_eq!(lookup(&fields::U_FIRST_NAME, "p"), Lookup3::Gram(pack(&['p'])));
-        assert_eq!(lookup(&fields::U_FIRST_NAME, "pau"), Lookup3::Values);
-        let Lookup3::Candidates(grams) = lookup(&fields::U_PHONE_NUMBER, "5556") else { panic!() };
+        assert_eq!(lookup(&fields::U_CUSTOMER_ID, "8a"), PatternLookup::Gram(pack(&['8', 'a'])));
+        assert_eq!(lookup(&fields::U_FIRST_NAME, "p"), PatternLookup::Gram(pack(&['p'])));
+        assert_eq!(lookup(&fields::U_FIRST_NAME, "pau"), PatternLookup::Values);
+        let PatternLookup::Candidates(grams) = lookup(&fields::U_PHONE_NUMBER, "5556") else { panic!() };
         assert_eq!(grams, [pack(&['5', '5']), pack(&['5', '6'])]);
     }
 
