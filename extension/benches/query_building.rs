@@ -62,7 +62,7 @@ fn projection_context(request: &ListRequest) -> Context {
         };
         resolutions.insert((column, text), resolution);
     }
-    Context { source: Source::Projection, resolutions, matched: None }
+    Context { source: Source::Projection, resolutions, matched: None, bounds: Vec::new() }
 }
 
 fn parsing(c: &mut Criterion) {

@@ -17,6 +17,8 @@ mod cursor;
 mod db;
 mod error;
 mod fields;
+mod group_source;
+mod grouped;
 mod json_text;
 mod matching;
 mod objects;

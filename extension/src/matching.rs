@@ -224,15 +224,16 @@ thread_local! {
 }
 
 /// Runs `f` with `set` installed for `crm._member`.
+/// The set installed before is installed again afterwards.
 pub fn with_members<T>(set: Bitmap, f: impl FnOnce() -> T) -> T {
-    struct Reset;
-    impl Drop for Reset {
+    struct Restore(Option<Bitmap>);
+    impl Drop for Restore {
         fn drop(&mut self) {
-            MEMBERS.with(|m| m.borrow_mut().take());
+            let previous = self.0.take();
+            MEMBERS.with(|m| *m.borrow_mut() = previous);
         }
     }
-    MEMBERS.with(|m| *m.borrow_mut() = Some(set));
-    let _reset = Reset;
+    let _restore = Restore(MEMBERS.with(|m| m.borrow_mut().replace(set)));
     f()
 }
 

@@ -26,6 +26,13 @@ pub struct Facts {
     pub other_conditions: bool,
     /// Whether the request has any condition at all.
     pub conditions: bool,
+    /// Whether postings exist that divide the ordering's first term into
+    /// groups (or it is the id): see `grouped`.
+    pub grouped_order: bool,
+    /// From this offset on, a page of every contact is deep: read through
+    /// groups or by seeking (`sql::seek::MIN_OFFSET`, or the session's
+    /// `crm.seek_min_offset`).
+    pub deep_offset: u64,
 }
 
 /// How the conditions are matched: by the postings' bitmap, or in SQL.
@@ -40,6 +47,8 @@ pub enum TextMatching {
     PostingsIds,
     /// The postings' bitmap, tested per row by `crm._member`.
     PostingsMember,
+    /// The postings' bitmap, divided by the ordering's groups (`grouped`).
+    PostingsGroups,
 }
 
 /// How the page's `count` is obtained.
@@ -74,6 +83,10 @@ pub enum Reading {
     Collect,
     /// Decided by the matches' number: collect up to the limit, walk above.
     ByCount,
+    /// Find where the page lies from the postings' groups of the ordering's
+    /// leading terms, then read each group's part (`grouped`): the walk's
+    /// cost without its worst case (matches deep in the ordering).
+    Groups,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -154,6 +167,7 @@ fn text_matching(request: &ListRequest, facts: &Facts, read: Reading) -> TextMat
         + request.filters.iter().filter(|f| f.lookup == crate::fields::Lookup::Icontains).count()
         > 0;
     match facts.text_matches {
+        Some(_) if read == Reading::Groups => TextMatching::PostingsGroups,
         Some(n) if n <= MAX_BOUND_IDS && read != Reading::Walk => TextMatching::PostingsIds,
         Some(_) => TextMatching::PostingsMember,
         None if has_text => TextMatching::Sql,
@@ -192,10 +206,14 @@ pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
     let free = |counting| if mode == CountMode::None { Counting::Omitted } else { counting };
     if !facts.conditions {
         let count = free(Counting::Counter);
-        return Plan { lookahead: count == Counting::Omitted, ..plan(count, Reading::Walk) };
+        let read = if facts.grouped_order && offset >= facts.deep_offset { Reading::Groups } else { Reading::Walk };
+        return Plan { lookahead: count == Counting::Omitted, ..plan(count, read) };
     }
     if let (Some(matches), false) = (facts.text_matches, facts.other_conditions) {
-        let read = reading_for_postings(matches, total, wanted);
+        let read = match reading_for_postings(matches, total, wanted) {
+            Reading::Walk if facts.grouped_order => Reading::Groups,
+            read => read,
+        };
         let count = free(Counting::Postings);
         return Plan { lookahead: count == Counting::Omitted, ..plan(count, read) };
     }
@@ -231,7 +249,33 @@ mod tests {
     }
 
     fn projection(conditions: bool, text_matches: Option<u64>, other_conditions: bool) -> Facts {
-        Facts { projection: true, total: Some(3_000_000), text_matches, other_conditions, conditions }
+        Facts {
+            projection: true,
+            total: Some(3_000_000),
+            text_matches,
+            other_conditions,
+            conditions,
+            grouped_order: false,
+            deep_offset: 10_000,
+        }
+    }
+
+    #[test]
+    fn groups_read_deep_pages_and_walks_over_matches_when_the_ordering_has_them() {
+        let grouped = |c, m| Facts { grouped_order: true, ..projection(c, m, false) };
+        let p = numbered(&request(&[("page", "2")]), &grouped(false, None));
+        assert_eq!((p.read, p.count), (Reading::Walk, Counting::Counter));
+        let p = numbered(&request(&[("page", "201")]), &grouped(false, None));
+        assert_eq!((p.read, p.count, p.text), (Reading::Groups, Counting::Counter, TextMatching::None));
+        let p = numbered(&request(&[("page", "201")]), &projection(false, None, false));
+        assert_eq!(p.read, Reading::Walk);
+        let p = numbered(&request(&[("search", "ar")]), &grouped(true, Some(1_300_000)));
+        assert_eq!((p.read, p.count, p.text), (Reading::Groups, Counting::Postings, TextMatching::PostingsGroups));
+        // Few matches are still collected; other conditions leave groups out.
+        let p = numbered(&request(&[("search", "ar")]), &grouped(true, Some(29)));
+        assert_eq!(p.read, Reading::Collect);
+        let facts = Facts { other_conditions: true, ..grouped(true, Some(1_300_000)) };
+        assert_eq!(numbered(&request(&[("search", "ar")]), &facts).read, Reading::ByCount);
     }
 
     #[test]

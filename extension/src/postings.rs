@@ -72,9 +72,15 @@ impl Kind {
     }
 }
 
-/// Buckets per range column: a range condition is the union of the buckets
-/// inside it and the part of at most two buckets at its ends, read by SQL.
+/// Buckets per range column on small tables: a range condition is the
+/// union of the buckets inside it and the part of at most two buckets at
+/// its ends, read by SQL.
 pub const BUCKETS: usize = 128;
+
+/// Contacts per bucket at most: on large tables there are more buckets, so
+/// that what SQL reads of a bucket (a range's ends, a page's part of it,
+/// `grouped`) stays the same however large the table grows.
+pub const MAX_BUCKET_SIZE: usize = 8_192;
 
 /// Text columns with exact lookups only (gender): value postings, no grams.
 pub fn value_columns() -> Vec<Column> {
@@ -90,6 +96,19 @@ pub fn value_columns() -> Vec<Column> {
 /// Columns with range lookups: bucket postings.
 pub fn bucket_columns() -> Vec<Column> {
     fields::FIELDS.iter().filter(|f| f.lookups.contains(&Lookup::Gte)).map(|f| f.column()).collect()
+}
+
+/// How the postings divide a column's contacts into groups in the
+/// column's order (`grouped`): by value (gender, the columns with few
+/// values) or by bucket (range columns); `None` for the others.
+pub fn group_kind(column: &Column) -> Option<Kind> {
+    if bucket_columns().contains(column) {
+        Some(Kind::Bucket)
+    } else if column.few_values || value_columns().contains(column) {
+        Some(Kind::Value)
+    } else {
+        None
+    }
 }
 
 /// Every column with postings; a write that changes one makes the contact dirty.
@@ -144,11 +163,12 @@ pub fn answers(filter: &Filter) -> bool {
     }
 }
 
-/// Cuts `(sort key, id)` pairs into about `BUCKETS` buckets of equal size,
-/// never splitting one value over two: `(lower bound, ids)` ascending.
+/// Cuts `(sort key, id)` pairs into buckets of equal size (`BUCKETS` of
+/// them, or more of `MAX_BUCKET_SIZE`), never splitting one value over two:
+/// `(lower bound, ids)` ascending.
 pub fn buckets_of(mut pairs: Vec<(i64, u32)>) -> Vec<(i64, Bitmap)> {
     pairs.sort_unstable();
-    let size = pairs.len().div_ceil(BUCKETS).max(1);
+    let size = pairs.len().div_ceil(BUCKETS).clamp(1, MAX_BUCKET_SIZE);
     let mut buckets: Vec<(i64, Vec<u32>)> = Vec::new();
     let mut previous: Option<i64> = None;
     for (key, id) in pairs {
@@ -349,10 +369,12 @@ impl ColumnPostings {
 pub fn create_tables_sql(schema: &str) -> Vec<String> {
     vec![
         // bits are roaring bitmaps, already compressed: stored out of line
-        // without a second compression.
+        // without a second compression. n is their cardinality: a page
+        // read through groups (`grouped`) needs the sizes of many and the
+        // bits of few.
         format!(
             "CREATE TABLE {schema}.{POSTING} (field text NOT NULL, kind text NOT NULL, key text NOT NULL, \
-             bits bytea NOT NULL, PRIMARY KEY (field, kind, key))"
+             bits bytea NOT NULL, n int8 NOT NULL, PRIMARY KEY (field, kind, key))"
         ),
         format!("ALTER TABLE {schema}.{POSTING} ALTER COLUMN bits SET STORAGE EXTERNAL"),
         format!("CREATE TABLE {schema}.{DIRTY} (id bigint PRIMARY KEY)"),
@@ -464,6 +486,10 @@ mod tests {
                 (0..1000u32).filter(|j| (*j / 10) as i64 >= *lo && ((*j / 10) as i64) < hi).map(|j| 999 - j).collect();
             assert_eq!(ids, &want);
         }
+        // Large tables get more buckets, none larger than the maximum.
+        let many = buckets_of((0..2_000_000u32).map(|i| (i as i64, i)).collect());
+        assert_eq!(many.len(), 2_000_000usize.div_ceil(MAX_BUCKET_SIZE));
+        assert!(many.iter().all(|(_, b)| b.len() <= MAX_BUCKET_SIZE as u64));
         let same = buckets_of(vec![(5, 1), (5, 2), (5, 3)]);
         assert_eq!(same.len(), 1);
         assert!(buckets_of(Vec::new()).is_empty());

@@ -35,6 +35,7 @@ struct Writer<'a> {
     kind: Kind,
     keys: Vec<String>,
     bits: Vec<Vec<u8>>,
+    sizes: Vec<i64>,
     report: &'a mut BuildReport,
 }
 
@@ -46,6 +47,7 @@ impl Writer<'_> {
         self.report.bytes += bytes.len() as u64;
         self.keys.push(key);
         self.bits.push(bytes);
+        self.sizes.push(bitmap.len() as i64);
         if self.keys.len() >= WRITE_BATCH {
             self.flush(client)?;
         }
@@ -57,14 +59,16 @@ impl Writer<'_> {
             return Ok(());
         }
         let sql = format!(
-            "INSERT INTO {}.{POSTING} (field, kind, key, bits) SELECT $1, $2, unnest($3::text[]), unnest($4::bytea[])",
+            "INSERT INTO {}.{POSTING} (field, kind, key, bits, n) \
+             SELECT $1, $2, unnest($3::text[]), unnest($4::bytea[]), unnest($5::int8[])",
             self.schema
         );
-        let args: [DatumWithOid<'static>; 4] = [
+        let args: [DatumWithOid<'static>; 5] = [
             self.field.into(),
             self.kind.code().into(),
             std::mem::take(&mut self.keys).into(),
             std::mem::take(&mut self.bits).into(),
+            std::mem::take(&mut self.sizes).into(),
         ];
         client.update(sql.as_str(), None, &args)?;
         Ok(())
@@ -110,7 +114,15 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         let field = column.output_key();
         let (values, grams) = postings.finish();
         for (kind, keyed) in [(Kind::Value, values), (Kind::Gram, grams)] {
-            let mut writer = Writer { schema, field, kind, keys: Vec::new(), bits: Vec::new(), report: &mut report };
+            let mut writer = Writer {
+                schema,
+                field,
+                kind,
+                keys: Vec::new(),
+                bits: Vec::new(),
+                sizes: Vec::new(),
+                report: &mut report,
+            };
             for (key, bitmap) in keyed {
                 writer.push(client, key, &bitmap)?;
             }
@@ -119,8 +131,15 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     }
     for (column, pairs) in bucket_columns.iter().zip(keyed) {
         let field = column.output_key();
-        let mut writer =
-            Writer { schema, field, kind: Kind::Bucket, keys: Vec::new(), bits: Vec::new(), report: &mut report };
+        let mut writer = Writer {
+            schema,
+            field,
+            kind: Kind::Bucket,
+            keys: Vec::new(),
+            bits: Vec::new(),
+            sizes: Vec::new(),
+            report: &mut report,
+        };
         for (lo, bitmap) in postings::buckets_of(pairs) {
             writer.push(client, lo.to_string(), &bitmap)?;
         }
@@ -128,7 +147,7 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     }
     // Only a finished build serves requests (see `present`).
     client.update(
-        format!("INSERT INTO {schema}.{POSTING} (field, kind, key, bits) VALUES {BUILT_MARKER}").as_str(),
+        format!("INSERT INTO {schema}.{POSTING} (field, kind, key, bits, n) VALUES {BUILT_MARKER}").as_str(),
         None,
         &[],
     )?;
@@ -140,7 +159,7 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
 /// The row a finished build leaves: until it exists (the table was just
 /// created, truncated, or a build failed), text conditions are matched in
 /// SQL instead, never by missing postings.
-const BUILT_MARKER: &str = "('', 'built', '', '')";
+const BUILT_MARKER: &str = "('', 'built', '', '', 0)";
 
 /// The columns one pass reads.
 struct Read<'a> {
@@ -203,7 +222,7 @@ pub fn present(client: &SpiClient<'_>) -> SpiResult<bool> {
     if !db::select(client, exists.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false) {
         return Ok(false);
     }
-    let built = format!("SELECT EXISTS (SELECT 1 FROM {POSTING} WHERE (field, kind, key, bits) = {BUILT_MARKER})");
+    let built = format!("SELECT EXISTS (SELECT 1 FROM {POSTING} WHERE (field, kind, key, bits, n) = {BUILT_MARKER})");
     Ok(db::select(client, built.as_str(), Some(1), &[])?.first().get_one::<bool>()?.unwrap_or(false))
 }
 
@@ -275,4 +294,78 @@ pub fn dirty(client: &SpiClient<'_>) -> SpiResult<Option<Bitmap>> {
 pub fn lowered(client: &SpiClient<'_>, texts: Vec<String>) -> SpiResult<Vec<String>> {
     let sql = "SELECT array(SELECT lower(t) FROM unnest($1::text[]) WITH ORDINALITY u(t, n) ORDER BY n)";
     Ok(db::select(client, sql, Some(1), &[texts.into()])?.first().get_one::<Vec<String>>()?.unwrap_or_default())
+}
+
+/// A column's groups with their sizes in the snapshot, ascending: its
+/// values (with the values of `extra` contacts, size 0 when new), or its
+/// buckets' lower bounds. At most `limit` rows.
+pub fn group_sizes(
+    client: &SpiClient<'_>,
+    column: &Column,
+    kind: Kind,
+    extra: Vec<i64>,
+    limit: i64,
+) -> SpiResult<Vec<(String, u64)>> {
+    let key = column.output_key();
+    let (sql, args): (String, Vec<DatumWithOid<'static>>) = match kind {
+        Kind::Bucket => (
+            format!("SELECT key, n FROM {POSTING} WHERE field = $1 AND kind = 'b' ORDER BY key::int8 LIMIT $2"),
+            vec![key.into(), limit.into()],
+        ),
+        _ => (
+            format!(
+                "SELECT k, sum(n)::int8 FROM (SELECT key AS k, n FROM {POSTING} WHERE field = $1 AND kind = 'v' \
+                 UNION ALL SELECT f.{key}, 0 FROM {FLAT} f WHERE f.id = ANY($2) AND f.{key} IS NOT NULL) s \
+                 GROUP BY k ORDER BY k LIMIT $3"
+            ),
+            vec![key.into(), extra.into(), limit.into()],
+        ),
+    };
+    let mut out = Vec::new();
+    for row in db::select(client, &sql, None, &args)? {
+        if let (Some(key), Some(n)) = (row.get::<String>(1)?, row.get::<i64>(2)?) {
+            out.push((key, n as u64));
+        }
+    }
+    Ok(out)
+}
+
+/// The snapshot's bitmaps of some groups of a column, by stored key.
+pub fn group_bitmaps(
+    client: &SpiClient<'_>,
+    column: &Column,
+    kind: Kind,
+    keys: Vec<String>,
+) -> SpiResult<std::collections::HashMap<String, Bitmap>> {
+    let sql = format!("SELECT key, bits FROM {POSTING} WHERE field = $1 AND kind = $2 AND key = ANY($3)");
+    let args = [column.output_key().into(), kind.code().into(), keys.into()];
+    let mut out = std::collections::HashMap::new();
+    for row in db::select(client, &sql, None, &args)? {
+        if let (Some(key), Some(bits)) = (row.get::<String>(1)?, row.get::<Vec<u8>>(2)?) {
+            out.insert(key, postings::from_bytes(&bits).unwrap_or_default());
+        }
+    }
+    Ok(out)
+}
+
+/// The current value of `column` of each of `ids` that exists: as text,
+/// or as its sort key for range columns (`postings::sort_key_sql`).
+pub fn current_values(
+    client: &SpiClient<'_>,
+    column: &Column,
+    kind: Kind,
+    ids: Vec<i64>,
+) -> SpiResult<Vec<(u32, Option<String>)>> {
+    let value = match kind {
+        Kind::Bucket => format!("({})::text", postings::sort_key_sql(column)),
+        _ => format!("{}::text", column.output_key()),
+    };
+    let sql = format!("SELECT id, {value} FROM {FLAT} WHERE id = ANY($1)");
+    let mut out = Vec::new();
+    for row in db::select(client, &sql, None, &[ids.into()])? {
+        if let Some(id) = row.get::<i64>(1)?.and_then(postings::member) {
+            out.push((id, row.get::<String>(2)?));
+        }
+    }
+    Ok(out)
 }

@@ -11,10 +11,12 @@ use crate::contact::{Cell, ContactRow};
 use crate::cursor::{self, Direction, Position};
 use crate::error::QueryError;
 use crate::fields::{self, Table};
+use crate::group_source::PostingGroups;
+use crate::grouped::{self, Slice};
 use crate::page::CountField;
-use crate::params::{self, complete_ordering, ListRequest, OrderTerm, PageRequest, RawParams};
+use crate::params::{self, complete_ordering, Filter, ListRequest, OrderTerm, PageRequest, RawParams};
 use crate::plan::{self, Counting, Facts, Plan, Reading, TextMatching};
-use crate::postings::Bitmap;
+use crate::postings::{self, Bitmap};
 use crate::sql::{self, seek, Context, Matched, Source, Strategy, Window};
 use crate::variants::{self, Variant};
 use crate::{db, matching, objects, page, postings_store, projection};
@@ -71,7 +73,8 @@ fn gather(client: &SpiClient<'_>, request: &ListRequest) -> Result<Gathered, Fai
         return Ok(Gathered { facts, context: Context::tables(), text_matches: None });
     }
     let total = db::count(client, &sql::total_query())?;
-    let text_matches = if postings_store::present(client)? { matching::matches(client, request)? } else { None };
+    let postings = postings_store::present(client)?;
+    let text_matches = if postings { matching::matches(client, request)? } else { None };
     let mut context = Context::projection();
     if text_matches.is_none() {
         context.resolutions = resolutions(client, request)?;
@@ -86,23 +89,46 @@ fn gather(client: &SpiClient<'_>, request: &ListRequest) -> Result<Gathered, Fai
         text_matches: text_matches.as_ref().map(|m| m.len()),
         other_conditions,
         conditions,
+        grouped_order: postings && grouped_first_term(request),
+        deep_offset: deep_offset(client, request)?,
     };
     Ok(Gathered { facts, context, text_matches })
 }
 
-/// Runs `f` with the plan's text matches bound into the SQL context.
-fn with_text_matches<T>(gathered: &mut Gathered, plan: &Plan, f: impl FnOnce(&Context) -> T) -> T {
+/// Whether the postings divide the ordering's first term into groups (or
+/// it is the id, which a bitmap orders itself).
+fn grouped_first_term(request: &ListRequest) -> bool {
+    let first = complete_ordering(request)[0];
+    first.field.name == "id" || postings::group_kind(&first.field.column()).is_some()
+}
+
+/// The offset from which a page of every contact is deep (see `Facts`).
+fn deep_offset(client: &SpiClient<'_>, request: &ListRequest) -> Result<u64, Failure> {
+    let PageRequest::Number(number) = request.page else { return Ok(seek::MIN_OFFSET) };
+    // Pages near the start are never deep: no setting to read for them.
+    if (number - 1).saturating_mul(request.page_size) < 100 {
+        return Ok(seek::MIN_OFFSET);
+    }
+    Ok(db::text_value(client, "SELECT current_setting('crm.seek_min_offset', true)", &[])?
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(seek::MIN_OFFSET))
+}
+
+/// Runs `f` with the plan's text matches bound into the SQL context (or,
+/// read through groups, given to it).
+fn with_text_matches<T>(gathered: &mut Gathered, plan: &Plan, f: impl FnOnce(&Context, Option<Bitmap>) -> T) -> T {
     let matches = gathered.text_matches.take().unwrap_or_default();
     match plan.text {
         TextMatching::PostingsIds => {
             gathered.context.matched = Some(Matched::Ids(matching::ids(&matches)));
-            f(&gathered.context)
+            f(&gathered.context, None)
         }
         TextMatching::PostingsMember => {
             gathered.context.matched = Some(Matched::Member);
-            matching::with_members(matches, || f(&gathered.context))
+            matching::with_members(matches, || f(&gathered.context, None))
         }
-        TextMatching::None | TextMatching::Sql => f(&gathered.context),
+        TextMatching::PostingsGroups => f(&gathered.context, Some(matches)),
+        TextMatching::None | TextMatching::Sql => f(&gathered.context, None),
     }
 }
 
@@ -169,6 +195,7 @@ fn numbered_page(
     context: &Context,
     plan: &Plan,
     facts: &Facts,
+    set: Option<Bitmap>,
 ) -> Result<Page, Failure> {
     let (count, collected) = count_as_planned(client, request, context, plan, facts)?;
     let exact = plan.exact_count()
@@ -180,13 +207,13 @@ fn numbered_page(
         if let Some(rows) = collected {
             return Ok(Page::Numbered { count: count_field, window, rows });
         }
-        let rows = read_rows(client, request, context, plan, facts, window.offset, Some(count), true)?;
+        let rows = read_rows(client, request, context, plan, facts, set, window.offset, Some(count), true)?;
         return Ok(Page::Numbered { count: count_field, window, rows });
     }
     // Without an exact count, one row past the page tells whether there is a next.
     let PageRequest::Number(number) = request.page else { return Err(QueryError::InvalidPage.into()) };
     let offset = (number - 1).saturating_mul(request.page_size);
-    let mut rows = read_rows(client, request, context, plan, facts, offset, count, false)?;
+    let mut rows = read_rows(client, request, context, plan, facts, set, offset, count, false)?;
     if rows.is_empty() && number > 1 {
         return Err(QueryError::InvalidPage.into());
     }
@@ -206,14 +233,20 @@ fn read_rows(
     context: &Context,
     plan: &Plan,
     facts: &Facts,
+    set: Option<Bitmap>,
     offset: u64,
     count: Option<u64>,
     exact: bool,
 ) -> Result<Vec<ContactRow>, Failure> {
     let wanted = offset + request.page_size;
+    let on_page = request.page_size + u64::from(!exact);
+    if plan.read == Reading::Groups {
+        let set = set.map_or(grouped::Set::All, grouped::Set::Some);
+        return grouped_rows(client, request, facts, set, offset, on_page);
+    }
     let strategy = match plan.read {
         _ if context.source == Source::Tables => Strategy::Ordered,
-        Reading::Walk => Strategy::Ordered,
+        Reading::Walk | Reading::Groups => Strategy::Ordered,
         Reading::Collect => Strategy::Materialize,
         Reading::ByCount => {
             let matches = match count {
@@ -226,7 +259,6 @@ fn read_rows(
             }
         }
     };
-    let on_page = request.page_size + u64::from(!exact);
     let backward = exact && strategy == Strategy::Ordered && count.is_some_and(|c| offset > c / 2);
     let read = if backward {
         let count = count.unwrap_or(0);
@@ -241,14 +273,15 @@ fn read_rows(
     let member = matches!(context.matched, Some(Matched::Member)) && !facts.other_conditions;
     let seek = context.source == Source::Projection && strategy == Strategy::Ordered && (!facts.conditions || member);
     let condition = member.then_some("crm._member(f.id)");
+    let min_offset = if condition.is_some() { 0 } else { facts.deep_offset };
     match read {
         Window::Offset { offset, limit } if seek => {
-            rows = seek_rows(client, &complete_ordering(request), condition, offset, limit)?
+            rows = seek_rows(client, &complete_ordering(request), condition, min_offset, offset, limit)?
         }
         Window::FromEnd { offset, limit } if seek => {
             let mut terms = complete_ordering(request);
             terms.iter_mut().for_each(|t| t.descending = !t.descending);
-            rows = seek_rows(client, &terms, condition, offset, limit)?;
+            rows = seek_rows(client, &terms, condition, min_offset, offset, limit)?;
         }
         _ => {}
     }
@@ -273,30 +306,103 @@ fn seek_rows(
     client: &SpiClient<'_>,
     terms: &[OrderTerm],
     condition: Option<&str>,
+    min_offset: u64,
     offset: u64,
     limit: u64,
 ) -> Result<Vec<ContactRow>, Failure> {
-    let min_offset = if condition.is_some() {
-        0
-    } else {
-        // Pages near the start never seek: no setting to read for them.
-        if offset < 100 {
-            return Ok(Vec::new());
-        }
-        db::text_value(client, "SELECT current_setting('crm.seek_min_offset', true)", &[])?
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(seek::MIN_OFFSET)
-    };
     if !seek::worth_it(terms, offset, min_offset) {
         return Ok(Vec::new());
     }
     let first = &terms[0];
-    let boundary = seek::boundary_query(first, condition, offset, limit);
+    // A few values before the page too: where the page's first value
+    // begins among them tells the rows before it, without counting them.
+    let lead = offset.min(seek::LEAD);
+    let boundary = seek::boundary_query(first, condition, offset - lead, lead + limit);
     let values = db::cells(client, &boundary, first.field.value_type())?;
-    let (Some(from), Some(to)) = (values.first(), values.last()) else { return Ok(Vec::new()) };
-    let before = db::count(client, &seek::before_query(first, condition, from))?;
+    let (Some(from), Some(to)) = (values.get(lead as usize), values.last()) else { return Ok(Vec::new()) };
+    let before = match values.iter().position(|v| v == from) {
+        Some(at) if at > 0 || lead == offset => offset - lead + at as u64,
+        _ => db::count(client, &seek::before_query(first, condition, from))?,
+    };
     let page = seek::group_page_query(terms, condition, from, to, offset.saturating_sub(before), limit);
     Ok(db::contacts(client, &page)?)
+}
+
+/// A page read through the postings' groups of the ordering (`grouped`):
+/// each slice of it by SQL within its group.
+fn grouped_rows(
+    client: &SpiClient<'_>,
+    request: &ListRequest,
+    facts: &Facts,
+    set: grouped::Set,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<ContactRow>, Failure> {
+    let terms = complete_ordering(request);
+    let mut source = PostingGroups::new(client, facts.total.unwrap_or(0))?;
+    let slices = grouped::slices(&mut source, set, &terms, offset, limit)?;
+    let mut rows = Vec::new();
+    for slice in slices {
+        rows.extend(slice_rows(client, &terms, slice)?);
+    }
+    Ok(rows)
+}
+
+/// One slice of a page read through groups.
+fn slice_rows(client: &SpiClient<'_>, terms: &[OrderTerm], slice: Slice) -> Result<Vec<ContactRow>, Failure> {
+    let (set, depth, range, offset, limit) = match slice {
+        Slice::Ids(ids) if ids.is_empty() => return Ok(Vec::new()),
+        // In id order: sorting them by the whole ordering keeps it.
+        Slice::Ids(ids) => {
+            let len = ids.len() as u64;
+            (grouped::Set::Some(ids.into_iter().collect()), 0, None, 0, len)
+        }
+        Slice::Rows { set, depth, range, offset, limit } => (set, depth, range, offset, limit),
+    };
+    // The terms before `depth` are equal within the slice.
+    let terms = &terms[depth..];
+    let first = terms[0];
+    let mut context = Context::projection();
+    if let Some((lo, hi)) = range {
+        let column = first.field.column();
+        let bound =
+            |lookup, key| Filter { field: first.field, lookup, value: postings::value_of_sort_key(&column, key) };
+        context.bounds.extend(lo.map(|lo| bound(fields::Lookup::Gte, lo)));
+        context.bounds.extend(hi.map(|hi| bound(fields::Lookup::Lte, hi)));
+        if context.bounds.is_empty() {
+            // One bucket of every value: the column is not NULL.
+            context.bounds.push(bound(fields::Lookup::Gte, i64::MIN));
+        }
+    }
+    let request = ListRequest {
+        filters: Vec::new(),
+        search_terms: Vec::new(),
+        ordering: terms.to_vec(),
+        page: PageRequest::Number(1),
+        page_size: limit,
+        count: params::CountMode::Exact,
+    };
+    let window = Window::Offset { offset, limit };
+    match set {
+        grouped::Set::All => {
+            Ok(db::contacts(client, &sql::page_queries(&request, &context, window, Strategy::Ordered)[0])?)
+        }
+        grouped::Set::Some(ids) if ids.len() <= grouped::SMALL_SET || ids.len() <= limit => {
+            context.matched = Some(Matched::Ids(matching::ids(&ids)));
+            Ok(db::contacts(client, &sql::page_queries(&request, &context, window, Strategy::Materialize)[0])?)
+        }
+        grouped::Set::Some(ids) => matching::with_members(ids, || -> Result<_, Failure> {
+            let member = "crm._member(f.id)";
+            if range.is_none() {
+                let rows = seek_rows(client, terms, Some(member), 0, offset, limit)?;
+                if !rows.is_empty() {
+                    return Ok(rows);
+                }
+            }
+            context.matched = Some(Matched::Member);
+            Ok(db::contacts(client, &sql::page_queries(&request, &context, window, Strategy::Ordered)[0])?)
+        }),
+    }
 }
 
 /// For keyset pages, which have no count: the matches are counted only up
@@ -310,7 +416,7 @@ fn keyset_strategy(
 ) -> Result<Strategy, Failure> {
     Ok(match plan.read {
         _ if context.source == Source::Tables => Strategy::Ordered,
-        Reading::Walk => Strategy::Ordered,
+        Reading::Walk | Reading::Groups => Strategy::Ordered,
         Reading::Collect => Strategy::Materialize,
         Reading::ByCount => {
             let total = facts.total.unwrap_or(0);
@@ -392,9 +498,9 @@ fn fetch_page(request: &ListRequest) -> Result<(Plan, Page), Failure> {
             _ => plan::numbered(request, &gathered.facts),
         };
         let facts = gathered.facts.clone();
-        let page = with_text_matches(&mut gathered, &plan, |context| match &request.page {
+        let page = with_text_matches(&mut gathered, &plan, |context, set| match &request.page {
             PageRequest::Cursor(token) => keyset_page(client, request, context, &plan, &facts, token.as_deref()),
-            _ => numbered_page(client, request, context, &plan, &facts),
+            _ => numbered_page(client, request, context, &plan, &facts, set),
         })?;
         Ok((plan, page))
     })

@@ -44,16 +44,20 @@ pub struct Context {
     pub source: Source,
     pub resolutions: Resolutions,
     pub matched: Option<Matched>,
+    /// Range conditions written as SQL whatever `matched` says: they bound
+    /// the walk of an index (a slice of a page read through the postings'
+    /// groups, `grouped`), the matches being known already.
+    pub bounds: Vec<Filter>,
 }
 
 impl Context {
     pub fn tables() -> Self {
-        Context { source: Source::Tables, resolutions: Resolutions::new(), matched: None }
+        Context { source: Source::Tables, resolutions: Resolutions::new(), matched: None, bounds: Vec::new() }
     }
 
     /// The projection, patterns matched with ILIKE.
     pub fn projection() -> Self {
-        Context { source: Source::Projection, resolutions: Resolutions::new(), matched: None }
+        Context { source: Source::Projection, resolutions: Resolutions::new(), matched: None, bounds: Vec::new() }
     }
 }
 
@@ -241,6 +245,9 @@ impl<'a> WhereBuilder<'a> {
         let matched = self.context.matched.clone();
         for filter in request.filters.iter().filter(|f| matched.is_none() || !crate::postings::answers(f)) {
             self.filter(filter);
+        }
+        for bound in self.context.bounds.clone() {
+            self.filter(&bound);
         }
         match matched {
             None => {

@@ -6,7 +6,8 @@
 //!
 //! 1. `boundary_query`: the first term's values at positions
 //!    `offset .. offset + limit` (an index-only scan that skips `offset`);
-//! 2. `before_query`: how many rows come before the first of them;
+//! 2. how many rows come before the first of them: seen among the values
+//!    read just before the page (`LEAD`), else counted (`before_query`);
 //! 3. `group_page_query`: the rows within those values, in full order,
 //!    skipping the rows of the first value that precede the page.
 //!
@@ -92,6 +93,11 @@ pub fn group_page_query(
     );
     SqlQuery { text, args: binder.args }
 }
+
+/// Values read before the page's (see `service::seek_rows`): the page's
+/// first value usually begins among them, which tells how many rows come
+/// before it without counting them.
+pub const LEAD: u64 = 64;
 
 /// From this offset on, seeking pays (below, OFFSET reads few rows).
 /// The session setting `crm.seek_min_offset` overrides it (the tests

@@ -13,5 +13,6 @@ pub(super) fn projection(resolutions: &[(&'static str, &str, Resolution)]) -> Co
         source: Source::Projection,
         resolutions: resolutions.iter().map(|(k, t, r)| ((*k, t.to_string()), r.clone())).collect(),
         matched: None,
+        bounds: Vec::new(),
     }
 }
