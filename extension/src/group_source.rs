@@ -47,7 +47,7 @@ impl<'c, 'conn> PostingGroups<'c, 'conn> {
     fn load(&self, column: &Column) -> SpiResult<Option<ColumnGroups>> {
         let Some(kind) = postings::group_kind(column) else { return Ok(None) };
         let sizes = store::group_sizes(self.client, column, kind, self.dirty_ids(), MAX_GROUPS as i64 + 1)?;
-        if sizes.len() > MAX_GROUPS || sizes.is_empty() {
+        if sizes.is_empty() {
             return Ok(None);
         }
         let dirty_values = if self.dirty.is_empty() {

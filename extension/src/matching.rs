@@ -80,31 +80,26 @@ pub fn matches(client: &SpiClient<'_>, request: &ListRequest) -> SpiResult<Optio
         return Ok(None);
     }
     let mut result: Option<Bitmap> = None;
-    let mut narrow = |next: Bitmap| {
-        let narrowed = match result.take() {
-            None => next,
-            Some(r) => r & next,
-        };
-        let empty = narrowed.is_empty();
-        result = Some(narrowed);
-        empty
-    };
     let mut empty = false;
     for filter in &filters {
         let Some(bitmap) = filter_matches(client, filter)? else { return Ok(None) };
-        if narrow(bitmap) {
+        if narrow(&mut result, bitmap) {
             empty = true;
             break;
         }
     }
     if !empty && !texts.is_empty() {
         let lowered = store::lowered(client, texts.iter().map(|c| c.text.clone()).collect())?;
-        for (condition, lowered) in texts.iter().zip(&lowered) {
+        // Conditions that need a recheck come last: their candidates are
+        // then rechecked among what the others matched only.
+        let mut order: Vec<(&TextCondition, &String)> = texts.iter().zip(&lowered).collect();
+        order.sort_by_key(|(c, l)| c.columns.iter().any(|col| needs_recheck(col, l)));
+        for (condition, lowered) in order {
             let mut any = Bitmap::new();
             for column in &condition.columns {
-                any |= column_matches(client, column, lowered, &condition.text)?;
+                any |= column_matches(client, column, lowered, &condition.text, result.as_ref())?;
             }
-            if narrow(any) {
+            if narrow(&mut result, any) {
                 break;
             }
         }
@@ -121,6 +116,17 @@ pub fn matches(client: &SpiClient<'_>, request: &ListRequest) -> SpiResult<Optio
         base |= current;
     }
     Ok(Some(base))
+}
+
+/// Intersects the result so far with `next`; whether it became empty.
+fn narrow(result: &mut Option<Bitmap>, next: Bitmap) -> bool {
+    let narrowed = match result.take() {
+        None => next,
+        Some(r) => r & next,
+    };
+    let empty = narrowed.is_empty();
+    *result = Some(narrowed);
+    empty
 }
 
 /// The snapshot's contacts matching one exact or range filter (`None`:
@@ -176,14 +182,32 @@ fn by_index(client: &SpiClient<'_>, filters: Vec<Filter>) -> SpiResult<Option<Bi
     store::id_set(client, &query.text, &crate::db::datums(&query))
 }
 
-/// The snapshot's contacts whose `column` contains the (lower-cased) text.
-fn column_matches(client: &SpiClient<'_>, column: &Column, lowered: &str, text: &str) -> SpiResult<Bitmap> {
+/// Whether a pattern on a column is matched by candidates and a recheck.
+fn needs_recheck(column: &Column, lowered: &str) -> bool {
+    matches!(postings::lookup(column, lowered), PatternLookup::Candidates(_))
+}
+
+/// The snapshot's contacts whose `column` contains the (lower-cased) text;
+/// only those `among` a set are wanted, when given (a recheck reads no more).
+fn column_matches(
+    client: &SpiClient<'_>,
+    column: &Column,
+    lowered: &str,
+    text: &str,
+    among: Option<&Bitmap>,
+) -> SpiResult<Bitmap> {
     match postings::lookup(column, lowered) {
         PatternLookup::Gram(gram) => {
             Ok(store::gram_bitmaps(client, column, vec![postings::gram_key(gram)])?.pop().unwrap_or_default())
         }
         PatternLookup::Values => store::values_bitmap(client, column, &sql::contains_pattern(text)),
         PatternLookup::Candidates(trigrams) => {
+            // Inside the prefix all values share: every value, exactly (the
+            // posting of the prefix's first character holds them all).
+            if let Some(prefix) = store::common_prefix(client, column)?.filter(|p| p.contains(lowered)) {
+                let first = prefix.chars().next().map(|c| postings::gram_key(postings::pack(&[c])));
+                return Ok(store::gram_bitmaps(client, column, first.into_iter().collect())?.pop().unwrap_or_default());
+            }
             let wanted = trigrams.len();
             let mut found =
                 store::gram_bitmaps(client, column, trigrams.into_iter().map(postings::gram_key).collect())?;
@@ -194,6 +218,9 @@ fn column_matches(client: &SpiClient<'_>, column: &Column, lowered: &str, text: 
             let mut candidates = found.remove(0);
             for bitmap in &found {
                 candidates &= bitmap;
+            }
+            if let Some(among) = among {
+                candidates &= among;
             }
             recheck(client, column, text, candidates)
         }

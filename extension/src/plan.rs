@@ -226,12 +226,21 @@ pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
     }
 }
 
+/// Whether a filter is on the column of the ordering's first term.
+fn filters_first_term(request: &ListRequest) -> bool {
+    let first = crate::params::complete_ordering(request)[0].field.column();
+    request.filters.iter().any(|f| f.field.columns.contains(&first))
+}
+
 /// How a keyset page is read: by the matches' number, counted only up to
 /// where collecting stops paying (keyset pages have no count).
 pub fn keyset(request: &ListRequest, facts: &Facts) -> Plan {
     let source = if facts.projection { Source::Projection } else { Source::Tables };
     let read = match (facts.projection && facts.conditions, facts.text_matches, facts.other_conditions) {
         (false, _, _) => Reading::Walk,
+        // Filtered on the ordering's first field: the matches lie together
+        // in the ordering, where a walk may take long to reach.
+        (true, Some(matches), false) if matches <= MAX_BOUND_IDS && filters_first_term(request) => Reading::Collect,
         (true, Some(matches), false) => reading_for_postings(matches, facts.total.unwrap_or(0), request.page_size + 1),
         (true, _, _) => Reading::ByCount,
     };
@@ -355,5 +364,10 @@ mod tests {
         assert_eq!(p.read, Reading::Collect);
         let p = keyset(&request(&[("cursor", ""), ("gender", "F")]), &projection(true, None, true));
         assert_eq!(p.read, Reading::ByCount);
+        // Matches of a filter on the ordering's field lie together: collected.
+        let r = request(&[("cursor", ""), ("address__country", "Bouvet Island"), ("ordering", "-address__country")]);
+        assert_eq!(keyset(&r, &projection(true, Some(12_000), false)).read, Reading::Collect);
+        let r = request(&[("cursor", ""), ("address__country", "Bouvet Island")]);
+        assert_eq!(keyset(&r, &projection(true, Some(12_000), false)).read, Reading::Walk);
     }
 }

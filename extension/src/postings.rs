@@ -60,6 +60,9 @@ pub enum Kind {
     /// A range of values of a column with range lookups: the key is the
     /// range's lower bound (`sort_key`), the range ends at the next bucket's.
     Bucket,
+    /// The prefix every value of the column starts with (lower-cased), as
+    /// the key; no contacts (`ColumnPostings::common_prefix`).
+    Prefix,
 }
 
 impl Kind {
@@ -68,6 +71,7 @@ impl Kind {
             Kind::Gram => "g",
             Kind::Value => "v",
             Kind::Bucket => "b",
+            Kind::Prefix => "p",
         }
     }
 }
@@ -312,11 +316,23 @@ pub struct ColumnPostings {
     /// The grams of values seen before (columns with few values repeat them).
     memo: HashMap<String, Vec<u64>>,
     scratch: Vec<u64>,
+    /// The prefix every value (lower-cased) starts with (`CUST-` of every
+    /// customer id): a pattern inside it matches every value.
+    common_prefix: Option<String>,
 }
 
 impl ColumnPostings {
     /// Adds a contact's value (`lowered` by PostgreSQL's lower()).
     pub fn add(&mut self, id: u32, value: &str, lowered: &str, keep_value: bool) {
+        match &mut self.common_prefix {
+            None => self.common_prefix = Some(lowered.to_string()),
+            Some(prefix) if !lowered.starts_with(prefix.as_str()) => {
+                let common = prefix.chars().zip(lowered.chars()).take_while(|(a, b)| a == b).count();
+                let end = prefix.char_indices().nth(common).map_or(prefix.len(), |(i, _)| i);
+                prefix.truncate(end);
+            }
+            Some(_) => {}
+        }
         if keep_value {
             match self.values.get_mut(value) {
                 Some(ids) => ids.push(id),
@@ -350,6 +366,11 @@ impl ColumnPostings {
                 self.values.insert(value.to_string(), vec![id]);
             }
         }
+    }
+
+    /// The prefix all values added share (lower-cased; may be empty).
+    pub fn common_prefix(&self) -> Option<&str> {
+        self.common_prefix.as_deref()
     }
 
     /// The value postings, then the gram postings (as text keys).
@@ -465,6 +486,13 @@ mod tests {
         assert_eq!(gram("b"), Some(vec![1, 2, 3]));
         assert_eq!(gram("ab"), Some(vec![1, 3]));
         assert_eq!(values.iter().find(|(v, _)| v == "Ab").map(|(_, b)| b.len()), Some(2));
+        let mut ids = ColumnPostings::default();
+        for (i, v) in ["cust-0a", "cust-1b", "cust-0c"].into_iter().enumerate() {
+            ids.add(i as u32, v, v, false);
+        }
+        assert_eq!(ids.common_prefix(), Some("cust-"));
+        ids.add(9, "çu", "çu", false);
+        assert_eq!(ids.common_prefix(), Some(""));
         let mut many = ColumnPostings::default();
         many.add(9, "X1", "x1", false);
         let (values, grams) = many.finish();

@@ -112,6 +112,20 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     let mut report = BuildReport { read_ms: started.elapsed().as_millis() as u64, ..BuildReport::default() };
     for (column, postings) in columns.iter().chain(&value_columns).zip(built) {
         let field = column.output_key();
+        let prefix = postings.common_prefix().filter(|p| !p.is_empty()).map(str::to_string);
+        if let Some(prefix) = prefix {
+            let mut writer = Writer {
+                schema,
+                field,
+                kind: Kind::Prefix,
+                keys: Vec::new(),
+                bits: Vec::new(),
+                sizes: Vec::new(),
+                report: &mut report,
+            };
+            writer.push(client, prefix, &Bitmap::new())?;
+            writer.flush(client)?;
+        }
         let (values, grams) = postings.finish();
         for (kind, keyed) in [(Kind::Value, values), (Kind::Gram, grams)] {
             let mut writer = Writer {
@@ -298,7 +312,7 @@ pub fn lowered(client: &SpiClient<'_>, texts: Vec<String>) -> SpiResult<Vec<Stri
 
 /// A column's groups with their sizes in the snapshot, ascending: its
 /// values (with the values of `extra` contacts, size 0 when new), or its
-/// buckets' lower bounds. At most `limit` rows.
+/// buckets' lower bounds. None when there are `limit` values or more.
 pub fn group_sizes(
     client: &SpiClient<'_>,
     column: &Column,
@@ -307,6 +321,15 @@ pub fn group_sizes(
     limit: i64,
 ) -> SpiResult<Vec<(String, u64)>> {
     let key = column.output_key();
+    if kind == Kind::Value {
+        // More values than the limit: known from the index alone, without
+        // reading them all.
+        let sql =
+            format!("SELECT key FROM {POSTING} WHERE field = $1 AND kind = 'v' ORDER BY key OFFSET $2 - 1 LIMIT 1");
+        if !db::select(client, &sql, Some(1), &[key.into(), limit.into()])?.is_empty() {
+            return Ok(Vec::new());
+        }
+    }
     let (sql, args): (String, Vec<DatumWithOid<'static>>) = match kind {
         Kind::Bucket => (
             format!("SELECT key, n FROM {POSTING} WHERE field = $1 AND kind = 'b' ORDER BY key::int8 LIMIT $2"),
@@ -368,4 +391,14 @@ pub fn current_values(
         }
     }
     Ok(out)
+}
+
+/// The prefix every value of a column starts with (lower-cased), if any.
+pub fn common_prefix(client: &SpiClient<'_>, column: &Column) -> SpiResult<Option<String>> {
+    let sql = format!("SELECT key FROM {POSTING} WHERE field = $1 AND kind = 'p'");
+    let found = db::select(client, &sql, Some(1), &[column.output_key().into()])?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    found.first().get_one::<String>()
 }

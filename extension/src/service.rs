@@ -343,13 +343,18 @@ fn grouped_rows(
     let slices = grouped::slices(&mut source, set, &terms, offset, limit)?;
     let mut rows = Vec::new();
     for slice in slices {
-        rows.extend(slice_rows(client, &terms, slice)?);
+        rows.extend(slice_rows(client, &terms, slice, facts)?);
     }
     Ok(rows)
 }
 
 /// One slice of a page read through groups.
-fn slice_rows(client: &SpiClient<'_>, terms: &[OrderTerm], slice: Slice) -> Result<Vec<ContactRow>, Failure> {
+fn slice_rows(
+    client: &SpiClient<'_>,
+    terms: &[OrderTerm],
+    slice: Slice,
+    facts: &Facts,
+) -> Result<Vec<ContactRow>, Failure> {
     let (set, depth, range, offset, limit) = match slice {
         Slice::Ids(ids) if ids.is_empty() => return Ok(Vec::new()),
         // In id order: sorting them by the whole ordering keeps it.
@@ -385,6 +390,24 @@ fn slice_rows(client: &SpiClient<'_>, terms: &[OrderTerm], slice: Slice) -> Resu
     let window = Window::Offset { offset, limit };
     match set {
         grouped::Set::All => {
+            // Every contact, no bucket: the first term has no groups. Seek
+            // from the nearer end.
+            let total = facts.total.unwrap_or(0);
+            if range.is_none() && offset > total / 2 {
+                let reversed: Vec<OrderTerm> =
+                    terms.iter().map(|t| OrderTerm { descending: !t.descending, ..*t }).collect();
+                let limit = limit.min(total.saturating_sub(offset));
+                let mut rows = seek_rows(client, &reversed, None, facts.deep_offset, total - offset - limit, limit)?;
+                if !rows.is_empty() {
+                    rows.reverse();
+                    return Ok(rows);
+                }
+            } else if range.is_none() {
+                let rows = seek_rows(client, terms, None, facts.deep_offset, offset, limit)?;
+                if !rows.is_empty() {
+                    return Ok(rows);
+                }
+            }
             Ok(db::contacts(client, &sql::page_queries(&request, &context, window, Strategy::Ordered)[0])?)
         }
         grouped::Set::Some(ids) if ids.len() <= grouped::SMALL_SET || ids.len() <= limit => {
