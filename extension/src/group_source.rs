@@ -106,20 +106,28 @@ impl<'c, 'conn> PostingGroups<'c, 'conn> {
         for key in keys {
             let mut members = match stored(key) {
                 Some(stored) => found.remove(&stored).unwrap_or_default(),
-                None => {
-                    let sql = format!(
-                        "SELECT array_agg(id) FROM {} WHERE {} IS NULL",
-                        crate::objects::FLAT,
-                        column.output_key()
-                    );
-                    out.push(store::id_set(client, &sql, &[])?.unwrap_or_default());
-                    continue;
-                }
+                None => match store::group_bitmaps(client, column, Kind::Null, vec![String::new()])?.remove("") {
+                    Some(nulls) => nulls,
+                    // Built by a version without them: read by SQL (current).
+                    None => {
+                        let sql = format!(
+                            "SELECT array_agg(id) FROM {} WHERE {} IS NULL",
+                            crate::objects::FLAT,
+                            column.output_key()
+                        );
+                        out.push(store::id_set(client, &sql, &[])?.unwrap_or_default());
+                        continue;
+                    }
+                },
             };
             if !dirty.is_empty() {
                 members -= dirty;
                 for (id, value) in &groups.dirty_values {
-                    if value.as_deref().is_some_and(|v| belongs(key, v)) {
+                    let now = match value.as_deref() {
+                        None => *key == GroupKey::Null,
+                        Some(v) => belongs(key, v),
+                    };
+                    if now {
                         members.insert(*id);
                     }
                 }

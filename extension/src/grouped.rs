@@ -160,7 +160,7 @@ fn descend<S: GroupSource>(
         }
     }
     let total = len_of(source, &set);
-    let mut among = Among { keys: groups.iter().map(|g| g.key.clone()).collect(), found: Vec::new() };
+    let mut among = Among { keys: groups.iter().map(|g| g.key.clone()).collect(), found: Vec::new(), nulls: None };
     let end = offset + limit;
     let mut position = 0u64;
     for slot in slots {
@@ -172,7 +172,7 @@ fn descend<S: GroupSource>(
             (Some(i), Set::All) => groups[i].len,
             (None, Set::All) => total.saturating_sub(groups.iter().map(|g| g.len).sum()),
             (Some(i), Set::Some(bitmap)) => among.get(source, &column, bitmap, i)?.len(),
-            (None, Set::Some(bitmap)) => bitmap.len() - among.grouped(source, &column, bitmap)?.len(),
+            (None, Set::Some(bitmap)) => among.nulls(source, &column, bitmap)?.len(),
         };
         if position + len <= offset {
             position += len;
@@ -184,7 +184,7 @@ fn descend<S: GroupSource>(
         // The group's members among the set.
         let members = match (slot, &set) {
             (Some(i), Set::Some(bitmap)) => among.get(source, &column, bitmap, i)?.clone(),
-            (None, Set::Some(bitmap)) => bitmap - &among.grouped(source, &column, bitmap)?,
+            (None, Set::Some(bitmap)) => among.nulls(source, &column, bitmap)?.clone(),
             (_, Set::All) if matches!(key, GroupKey::Bucket { .. }) => Bitmap::new(),
             (_, Set::All) => source.members(&column, std::slice::from_ref(&key))?.pop().unwrap_or_default(),
         };
@@ -212,6 +212,7 @@ fn descend<S: GroupSource>(
 struct Among {
     keys: Vec<GroupKey>,
     found: Vec<Bitmap>,
+    nulls: Option<Bitmap>,
 }
 
 impl Among {
@@ -231,16 +232,13 @@ impl Among {
         Ok(&self.found[i])
     }
 
-    /// The set's contacts in any group (not NULL).
-    fn grouped<S: GroupSource>(&mut self, source: &mut S, column: &Column, set: &Bitmap) -> Result<Bitmap, S::Error> {
-        if let Some(last) = self.keys.len().checked_sub(1) {
-            self.get(source, column, set, last)?;
+    /// The set's contacts without a value.
+    fn nulls<S: GroupSource>(&mut self, source: &mut S, column: &Column, set: &Bitmap) -> Result<&Bitmap, S::Error> {
+        if self.nulls.is_none() {
+            let nulls = source.members(column, &[GroupKey::Null])?.pop().unwrap_or_default() & set;
+            self.nulls = Some(nulls);
         }
-        let mut all = Bitmap::new();
-        for members in &self.found {
-            all |= members;
-        }
-        Ok(all)
+        Ok(self.nulls.as_ref().expect("just set"))
     }
 }
 

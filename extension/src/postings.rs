@@ -63,6 +63,9 @@ pub enum Kind {
     /// The prefix every value of the column starts with (lower-cased), as
     /// the key; no contacts (`ColumnPostings::common_prefix`).
     Prefix,
+    /// The contacts without a value (key ''), for columns divided into
+    /// groups (`group_kind`).
+    Null,
 }
 
 impl Kind {
@@ -72,6 +75,7 @@ impl Kind {
             Kind::Value => "v",
             Kind::Bucket => "b",
             Kind::Prefix => "p",
+            Kind::Null => "z",
         }
     }
 }

@@ -102,12 +102,15 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     let mut built: Vec<ColumnPostings> =
         columns.iter().chain(&value_columns).map(|_| ColumnPostings::default()).collect();
     let mut keyed: Vec<Vec<(i64, u32)>> = bucket_columns.iter().map(|_| Vec::new()).collect();
+    let all: Vec<&Column> = columns.iter().chain(&value_columns).chain(&bucket_columns).collect();
+    let mut nulls: Vec<Vec<u32>> = all.iter().map(|_| Vec::new()).collect();
     read_all(
         client,
         schema,
         &Read { columns: &columns, value_columns: &value_columns, bucket_columns: &bucket_columns },
         &mut built,
         &mut keyed,
+        &mut nulls,
     )?;
     let mut report = BuildReport { read_ms: started.elapsed().as_millis() as u64, ..BuildReport::default() };
     for (column, postings) in columns.iter().chain(&value_columns).zip(built) {
@@ -159,6 +162,25 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         }
         writer.flush(client)?;
     }
+    // The contacts without a value of each column the groups divide.
+    for (column, ids) in all.iter().zip(nulls) {
+        if postings::group_kind(column).is_none() {
+            continue;
+        }
+        let field = column.output_key();
+        let mut writer = Writer {
+            schema,
+            field,
+            kind: Kind::Null,
+            keys: Vec::new(),
+            bits: Vec::new(),
+            sizes: Vec::new(),
+            report: &mut report,
+        };
+        let bitmap = Bitmap::from_sorted_iter(ids).expect("ids are read in ascending order");
+        writer.push(client, String::new(), &bitmap)?;
+        writer.flush(client)?;
+    }
     // Only a finished build serves requests (see `present`).
     client.update(
         format!("INSERT INTO {schema}.{POSTING} (field, kind, key, bits, n) VALUES {BUILT_MARKER}").as_str(),
@@ -190,6 +212,7 @@ fn read_all(
     read: &Read<'_>,
     built: &mut [ColumnPostings],
     keyed: &mut [Vec<(i64, u32)>],
+    nulls: &mut [Vec<u32>],
 ) -> SpiResult<()> {
     let mut select: Vec<String> = read.columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
     select.extend(read.value_columns.iter().map(|c| c.output_key().to_string()));
@@ -210,16 +233,22 @@ fn read_all(
                 let lowered = row.get::<&str>(3 + 2 * i)?;
                 if let (Some(value), Some(lowered)) = (value, lowered) {
                     built[i].add(id, value, lowered, column.few_values);
+                } else {
+                    nulls[i].push(id);
                 }
             }
             for i in 0..read.value_columns.len() {
                 if let Some(value) = row.get::<&str>(values_at + i)? {
                     built[read.columns.len() + i].add_value(id, value);
+                } else {
+                    nulls[read.columns.len() + i].push(id);
                 }
             }
             for (i, pairs) in keyed.iter_mut().enumerate() {
                 if let Some(key) = row.get::<i64>(keys_at + i)? {
                     pairs.push((key, id));
+                } else {
+                    nulls[read.columns.len() + read.value_columns.len() + i].push(id);
                 }
             }
         }

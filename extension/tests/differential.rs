@@ -445,7 +445,8 @@ async fn run(variant: &str, seed: u64, cases: usize) {
 }
 
 /// Writes after the postings were built: new contacts, changed names and
-/// addresses, deleted contacts, a changed relationship. Their postings are
+/// addresses, values set to NULL and from NULL, deleted contacts, a changed
+/// relationship. Their postings are
 /// stale (the dirty set), so these contacts are matched by SQL.
 async fn write_after_postings(sandbox: &Sandbox, rng: &mut Rng) {
     fill(sandbox, rng, 1).await;
@@ -455,6 +456,11 @@ async fn write_after_postings(sandbox: &Sandbox, rng: &mut Rng) {
         "UPDATE appuser SET last_name = 'Ab' WHERE id % 23 = 1",
         "UPDATE address SET street = 'Pauline Allee', city = 'Ürümqi' WHERE id % 5 = 0",
         "UPDATE customer_relationship SET points = points + 1 WHERE id % 3 = 0",
+        // Values that become NULL, and NULLs that get a value: the groups
+        // of pages read through them (`grouped`) must follow.
+        "UPDATE appuser SET gender = NULL, birthday = NULL WHERE id % 13 = 3",
+        "UPDATE appuser SET gender = 'O' WHERE gender IS NULL AND id % 13 = 5",
+        "UPDATE appuser SET address_id = NULL WHERE id % 11 = 4",
         "DELETE FROM appuser WHERE id % 29 = 2",
     ] {
         client.execute(sql, &[]).await.unwrap();
