@@ -53,6 +53,22 @@ pub use crate::objects::{DIRTY, POSTING};
 /// and a recheck.
 pub const MAX_GRAM: usize = 2;
 
+/// On columns without values (customer id, phone: nearly one value per
+/// contact), 3-character pieces too: a pattern of 3 is then one posting,
+/// and a longer one's candidates are the intersection of its 3-character
+/// pieces, far fewer to recheck than with pairs (measured at 3M: `T-e` on
+/// customer ids, 187,000 candidates rechecked in 0.9 s with pairs).
+pub const MAX_GRAM_WITHOUT_VALUES: usize = 3;
+
+/// The longest gram of a column's postings.
+pub fn max_gram(column: &Column) -> usize {
+    if column.few_values {
+        MAX_GRAM
+    } else {
+        MAX_GRAM_WITHOUT_VALUES
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Gram,
@@ -259,13 +275,14 @@ pub enum PatternLookup {
 
 pub fn lookup(column: &Column, lowered: &str) -> PatternLookup {
     let chars: Vec<char> = lowered.chars().collect();
-    if chars.len() <= MAX_GRAM {
+    let longest = max_gram(column);
+    if chars.len() <= longest {
         return PatternLookup::Gram(pack(&chars));
     }
     if column.few_values {
         return PatternLookup::Values;
     }
-    let mut grams: Vec<u64> = chars.windows(MAX_GRAM).map(pack).collect();
+    let mut grams: Vec<u64> = chars.windows(longest).map(pack).collect();
     grams.sort_unstable();
     grams.dedup();
     PatternLookup::Candidates(grams)
@@ -348,7 +365,7 @@ impl ColumnPostings {
         let grams = match self.memo.get(lowered) {
             Some(grams) => grams,
             None => {
-                grams_of(lowered, MAX_GRAM, &mut self.scratch);
+                grams_of(lowered, if keep_value { MAX_GRAM } else { MAX_GRAM_WITHOUT_VALUES }, &mut self.scratch);
                 if keep_value {
                     self.memo.insert(lowered.to_string(), self.scratch.clone());
                     &self.memo[lowered]
@@ -466,8 +483,9 @@ mod tests {
         assert_eq!(lookup(&fields::U_CUSTOMER_ID, "8a"), PatternLookup::Gram(pack(&['8', 'a'])));
         assert_eq!(lookup(&fields::U_FIRST_NAME, "p"), PatternLookup::Gram(pack(&['p'])));
         assert_eq!(lookup(&fields::U_FIRST_NAME, "pau"), PatternLookup::Values);
+        assert_eq!(lookup(&fields::U_PHONE_NUMBER, "555"), PatternLookup::Gram(pack(&['5', '5', '5'])));
         let PatternLookup::Candidates(grams) = lookup(&fields::U_PHONE_NUMBER, "5556") else { panic!() };
-        assert_eq!(grams, [pack(&['5', '5']), pack(&['5', '6'])]);
+        assert_eq!(grams, [pack(&['5', '5', '5']), pack(&['5', '5', '6'])]);
     }
 
     #[test]
