@@ -86,7 +86,33 @@ pub fn slices<S: GroupSource>(
 ) -> Result<Vec<Slice>, S::Error> {
     let mut out = Vec::new();
     descend(source, set, terms, 0, offset, limit, &mut out)?;
-    Ok(out)
+    Ok(merge_small(out))
+}
+
+/// Consecutive bucket slices of few matches become one (a page of sparse
+/// matches spans many buckets: one statement instead of one per bucket).
+/// They are consecutive in the ordering at the same depth, so their
+/// union's rows from the first one's offset are the page's.
+fn merge_small(slices: Vec<Slice>) -> Vec<Slice> {
+    let mut out: Vec<Slice> = Vec::with_capacity(slices.len());
+    for slice in slices {
+        if let (
+            Some(Slice::Rows { set: Set::Some(a), depth: d, range: Some(ra), limit: la, .. }),
+            Slice::Rows { set: Set::Some(b), depth, range: Some(rb), limit: lb, .. },
+        ) = (out.last_mut(), &slice)
+        {
+            if *d == *depth && a.len() + b.len() <= SMALL_SET {
+                *a |= b;
+                let lo = if ra.0.is_none() || rb.0.is_none() { None } else { ra.0.min(rb.0) };
+                let hi = if ra.1.is_none() || rb.1.is_none() { None } else { ra.1.max(rb.1) };
+                *ra = (lo, hi);
+                *la += lb;
+                continue;
+            }
+        }
+        out.push(slice);
+    }
+    out
 }
 
 fn len_of<S: GroupSource>(source: &S, set: &Set) -> u64 {
@@ -476,6 +502,17 @@ mod tests {
         table.reads = 0;
         slices(&mut table, Set::Some(matches), &terms("created"), 2_400, 50).unwrap();
         assert!(table.reads <= 4, "{}", table.reads);
+    }
+
+    #[test]
+    fn sparse_matches_over_many_buckets_are_read_in_one_slice() {
+        let mut table = Table::new(5_000);
+        let sparse: Bitmap = (1..=5_000u32).filter(|i| i % 2 == 0).collect();
+        for ordering in ["created", "-created"] {
+            let s = slices(&mut table, Set::Some(sparse.clone()), &terms(ordering), 100, 600).unwrap();
+            assert_eq!(s.len(), 1, "{ordering}: {s:?}");
+            assert_eq!(page(&mut table, Set::Some(sparse.clone()), &terms(ordering), 100, 600).len(), 600);
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use pgrx::spi::{SpiClient, SpiResult};
 
 use crate::fields::{self, Column, Lookup};
 use crate::params::{CountMode, Filter, ListRequest, PageRequest, Value};
-use crate::postings::{self, Bitmap, PatternLookup};
+use crate::postings::{self, Bitmap, Kind, PatternLookup};
 use crate::postings_store as store;
 use crate::sql::{self, Context};
 
@@ -153,25 +153,44 @@ fn filter_matches(client: &SpiClient<'_>, filter: &Filter) -> SpiResult<Option<B
 }
 
 /// Contacts whose sort key of `filter`'s column lies in `from..=to`: whole
-/// buckets inside the range, and the part of the buckets at its ends by index.
+/// buckets inside the range, and the part of the buckets at its ends by
+/// index. A range over most buckets is every contact with a value but the
+/// buckets outside it: fewer bitmaps to read.
 fn range_matches(client: &SpiClient<'_>, filter: &Filter, from: i64, to: i64) -> SpiResult<Option<Bitmap>> {
     let column = filter.field.column();
-    let buckets = store::buckets(client, &column)?;
-    let mut result = Bitmap::new();
-    for (i, (lo, bitmap)) in buckets.iter().enumerate() {
-        let hi = buckets.get(i + 1).map_or(i64::MAX, |(next, _)| next - 1);
-        if hi < from || *lo > to {
+    let sizes = store::group_sizes(client, &column, Kind::Bucket, Vec::new(), i64::MAX)?;
+    let lows: Vec<i64> = sizes.iter().filter_map(|(key, _)| key.parse().ok()).collect();
+    let (mut inside, mut rest) = (Vec::new(), Vec::new());
+    let mut parts = Bitmap::new();
+    for (i, lo) in lows.iter().enumerate() {
+        let hi = lows.get(i + 1).map_or(i64::MAX, |next| next - 1);
+        if from <= *lo && hi <= to {
+            inside.push(lo.to_string());
             continue;
         }
-        if from <= *lo && hi <= to {
-            result |= bitmap;
+        rest.push(lo.to_string());
+        if hi < from || *lo > to {
             continue;
         }
         let bound =
             |lookup, key| Filter { field: filter.field, lookup, value: postings::value_of_sort_key(&column, key) };
         let part = vec![bound(Lookup::Gte, from.max(*lo)), bound(Lookup::Lte, to.min(hi))];
         let Some(part) = by_index(client, part)? else { return Ok(None) };
-        result |= part;
+        parts |= part;
+    }
+    if inside.len() > rest.len() {
+        let nulls = store::group_bitmaps(client, &column, Kind::Null, vec![String::new()])?.remove("");
+        if let (Some(everyone), Some(nulls)) = (store::everyone(client)?, nulls) {
+            let mut result = everyone - nulls;
+            for bucket in store::group_bitmaps(client, &column, Kind::Bucket, rest)?.values() {
+                result -= bucket;
+            }
+            return Ok(Some(result | parts));
+        }
+    }
+    let mut result = parts;
+    for bucket in store::group_bitmaps(client, &column, Kind::Bucket, inside)?.values() {
+        result |= bucket;
     }
     Ok(Some(result))
 }

@@ -82,6 +82,9 @@ pub enum Kind {
     /// The contacts without a value (key ''), for columns divided into
     /// groups (`group_kind`).
     Null,
+    /// Every contact (field and key ''): a range over most buckets is every
+    /// contact but the buckets outside it.
+    All,
 }
 
 impl Kind {
@@ -92,6 +95,7 @@ impl Kind {
             Kind::Bucket => "b",
             Kind::Prefix => "p",
             Kind::Null => "z",
+            Kind::All => "a",
         }
     }
 }

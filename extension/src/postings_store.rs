@@ -104,6 +104,7 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     let mut keyed: Vec<Vec<(i64, u32)>> = bucket_columns.iter().map(|_| Vec::new()).collect();
     let all: Vec<&Column> = columns.iter().chain(&value_columns).chain(&bucket_columns).collect();
     let mut nulls: Vec<Vec<u32>> = all.iter().map(|_| Vec::new()).collect();
+    let mut everyone = Bitmap::new();
     read_all(
         client,
         schema,
@@ -111,7 +112,9 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         &mut built,
         &mut keyed,
         &mut nulls,
+        &mut everyone,
     )?;
+    everyone.optimize();
     let mut report = BuildReport { read_ms: started.elapsed().as_millis() as u64, ..BuildReport::default() };
     for (column, postings) in columns.iter().chain(&value_columns).zip(built) {
         let field = column.output_key();
@@ -162,6 +165,18 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         }
         writer.flush(client)?;
     }
+    // Every contact: the ids the pass read.
+    let mut writer = Writer {
+        schema,
+        field: "",
+        kind: Kind::All,
+        keys: Vec::new(),
+        bits: Vec::new(),
+        sizes: Vec::new(),
+        report: &mut report,
+    };
+    writer.push(client, String::new(), &everyone)?;
+    writer.flush(client)?;
     // The contacts without a value of each column the groups divide.
     for (column, ids) in all.iter().zip(nulls) {
         if postings::group_kind(column).is_none() {
@@ -213,6 +228,7 @@ fn read_all(
     built: &mut [ColumnPostings],
     keyed: &mut [Vec<(i64, u32)>],
     nulls: &mut [Vec<u32>],
+    everyone: &mut Bitmap,
 ) -> SpiResult<()> {
     let mut select: Vec<String> = read.columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
     select.extend(read.value_columns.iter().map(|c| c.output_key().to_string()));
@@ -228,6 +244,7 @@ fn read_all(
         }
         for row in table {
             let Some(id) = row.get::<i64>(1)?.and_then(postings::member) else { continue };
+            everyone.insert(id);
             for (i, column) in read.columns.iter().enumerate() {
                 let value = row.get::<&str>(2 + 2 * i)?;
                 let lowered = row.get::<&str>(3 + 2 * i)?;
@@ -292,18 +309,10 @@ pub fn value_bitmap(client: &SpiClient<'_>, column: &Column, value: &str) -> Spi
     Ok(bitmaps(client, &sql, &[column.output_key().into(), value.to_string().into()])?.pop().unwrap_or_default())
 }
 
-/// A range column's buckets, `(lower bound, ids)` ascending.
-pub fn buckets(client: &SpiClient<'_>, column: &Column) -> SpiResult<Vec<(i64, Bitmap)>> {
-    let sql = format!("SELECT key::int8, bits FROM {POSTING} WHERE field = $1 AND kind = 'b' ORDER BY key::int8");
-    let mut out = Vec::new();
-    for row in db::select(client, &sql, None, &[column.output_key().into()])? {
-        if let (Some(lo), Some(bits)) = (row.get::<i64>(1)?, row.get::<Vec<u8>>(2)?) {
-            if let Some(bitmap) = postings::from_bytes(&bits) {
-                out.push((lo, bitmap));
-            }
-        }
-    }
-    Ok(out)
+/// Every contact of the snapshot (`None`: built by a version without it).
+pub fn everyone(client: &SpiClient<'_>) -> SpiResult<Option<Bitmap>> {
+    let sql = format!("SELECT bits FROM {POSTING} WHERE field = '' AND kind = 'a' AND key = ''");
+    Ok(bitmaps(client, &sql, &[])?.pop())
 }
 
 /// The union of the postings of a column's values that contain `pattern`
