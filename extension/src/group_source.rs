@@ -181,6 +181,11 @@ impl GroupSource for PostingGroups<'_, '_> {
         let name = column.output_key();
         let missing: Vec<GroupKey> =
             keys.iter().filter(|k| !self.members.contains_key(&(name, key_text(k)))).cloned().collect();
+        // Without writes since the snapshot, each group is read once (by
+        // `grouped`): no cache. With them, the sizes read every group first.
+        if self.dirty.is_empty() {
+            return self.read_members(column, keys);
+        }
         if !missing.is_empty() {
             let read = self.read_members(column, &missing)?;
             for (key, members) in missing.iter().zip(read) {
