@@ -178,14 +178,14 @@ impl GroupSource for PostingGroups<'_, '_> {
     }
 
     fn members(&mut self, column: &Column, keys: &[GroupKey]) -> SpiResult<Vec<Bitmap>> {
-        let name = column.output_key();
-        let missing: Vec<GroupKey> =
-            keys.iter().filter(|k| !self.members.contains_key(&(name, key_text(k)))).cloned().collect();
         // Without writes since the snapshot, each group is read once (by
         // `grouped`): no cache. With them, the sizes read every group first.
         if self.dirty.is_empty() {
             return self.read_members(column, keys);
         }
+        let name = column.output_key();
+        let missing: Vec<GroupKey> =
+            keys.iter().filter(|k| !self.members.contains_key(&(name, key_text(k)))).cloned().collect();
         if !missing.is_empty() {
             let read = self.read_members(column, &missing)?;
             for (key, members) in missing.iter().zip(read) {
@@ -195,9 +195,20 @@ impl GroupSource for PostingGroups<'_, '_> {
         Ok(keys.iter().map(|k| self.members[&(name, key_text(k))].clone()).collect())
     }
 
-    /// The union of the buckets of a column every contact has a value of.
+    /// The snapshot's every contact, current: without the dirty ones, with
+    /// those of them that exist now. (Built by a version without it: the
+    /// union of the buckets of a column every contact has a value of.)
     fn everyone(&mut self) -> SpiResult<Bitmap> {
         let column = fields::U_CREATED;
+        if let Some(mut all) = store::everyone(self.client)? {
+            if !self.dirty.is_empty() {
+                all -= &self.dirty;
+                for (id, _) in store::current_values(self.client, &column, Kind::Bucket, self.dirty_ids())? {
+                    all.insert(id);
+                }
+            }
+            return Ok(all);
+        }
         let mut all = Bitmap::new();
         if let Some(groups) = self.groups(&column)? {
             let keys: Vec<GroupKey> = groups.into_iter().map(|g| g.key).collect();

@@ -39,7 +39,17 @@ struct Writer<'a> {
     report: &'a mut BuildReport,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(schema: &'a str, field: &'static str, kind: Kind, report: &'a mut BuildReport) -> Self {
+        Writer { schema, field, kind, keys: Vec::new(), bits: Vec::new(), sizes: Vec::new(), report }
+    }
+
+    /// Writes one posting at once.
+    fn write_one(mut self, client: &mut SpiClient<'_>, key: String, bitmap: &Bitmap) -> SpiResult<()> {
+        self.push(client, key, bitmap)?;
+        self.flush(client)
+    }
+
     fn push(&mut self, client: &mut SpiClient<'_>, key: String, bitmap: &Bitmap) -> SpiResult<()> {
         let bytes = postings::to_bytes(bitmap);
         self.report.postings += 1;
@@ -120,29 +130,11 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         let field = column.output_key();
         let prefix = postings.common_prefix().filter(|p| !p.is_empty()).map(str::to_string);
         if let Some(prefix) = prefix {
-            let mut writer = Writer {
-                schema,
-                field,
-                kind: Kind::Prefix,
-                keys: Vec::new(),
-                bits: Vec::new(),
-                sizes: Vec::new(),
-                report: &mut report,
-            };
-            writer.push(client, prefix, &Bitmap::new())?;
-            writer.flush(client)?;
+            Writer::new(schema, field, Kind::Prefix, &mut report).write_one(client, prefix, &Bitmap::new())?;
         }
         let (values, grams) = postings.finish();
         for (kind, keyed) in [(Kind::Value, values), (Kind::Gram, grams)] {
-            let mut writer = Writer {
-                schema,
-                field,
-                kind,
-                keys: Vec::new(),
-                bits: Vec::new(),
-                sizes: Vec::new(),
-                report: &mut report,
-            };
+            let mut writer = Writer::new(schema, field, kind, &mut report);
             for (key, bitmap) in keyed {
                 writer.push(client, key, &bitmap)?;
             }
@@ -151,50 +143,22 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     }
     for (column, pairs) in bucket_columns.iter().zip(keyed) {
         let field = column.output_key();
-        let mut writer = Writer {
-            schema,
-            field,
-            kind: Kind::Bucket,
-            keys: Vec::new(),
-            bits: Vec::new(),
-            sizes: Vec::new(),
-            report: &mut report,
-        };
+        let mut writer = Writer::new(schema, field, Kind::Bucket, &mut report);
         for (lo, bitmap) in postings::buckets_of(pairs) {
             writer.push(client, lo.to_string(), &bitmap)?;
         }
         writer.flush(client)?;
     }
     // Every contact: the ids the pass read.
-    let mut writer = Writer {
-        schema,
-        field: "",
-        kind: Kind::All,
-        keys: Vec::new(),
-        bits: Vec::new(),
-        sizes: Vec::new(),
-        report: &mut report,
-    };
-    writer.push(client, String::new(), &everyone)?;
-    writer.flush(client)?;
+    Writer::new(schema, "", Kind::All, &mut report).write_one(client, String::new(), &everyone)?;
     // The contacts without a value of each column the groups divide.
     for (column, ids) in all.iter().zip(nulls) {
         if postings::group_kind(column).is_none() {
             continue;
         }
         let field = column.output_key();
-        let mut writer = Writer {
-            schema,
-            field,
-            kind: Kind::Null,
-            keys: Vec::new(),
-            bits: Vec::new(),
-            sizes: Vec::new(),
-            report: &mut report,
-        };
         let bitmap = Bitmap::from_sorted_iter(ids).expect("ids are read in ascending order");
-        writer.push(client, String::new(), &bitmap)?;
-        writer.flush(client)?;
+        Writer::new(schema, field, Kind::Null, &mut report).write_one(client, String::new(), &bitmap)?;
     }
     // Only a finished build serves requests (see `present`).
     client.update(

@@ -393,17 +393,18 @@ fn slice_rows(
             // Every contact, no bucket: the first term has no groups. Seek
             // from the nearer end.
             let total = facts.total.unwrap_or(0);
-            if range.is_none() && offset > total / 2 {
-                let reversed: Vec<OrderTerm> =
-                    terms.iter().map(|t| OrderTerm { descending: !t.descending, ..*t }).collect();
-                let limit = limit.min(total.saturating_sub(offset));
-                let mut rows = seek_rows(client, &reversed, None, facts.deep_offset, total - offset - limit, limit)?;
-                if !rows.is_empty() {
+            if range.is_none() {
+                let rows = if offset > total / 2 {
+                    let reversed: Vec<OrderTerm> =
+                        terms.iter().map(|t| OrderTerm { descending: !t.descending, ..*t }).collect();
+                    let limit = limit.min(total.saturating_sub(offset));
+                    let mut rows =
+                        seek_rows(client, &reversed, None, facts.deep_offset, total - offset - limit, limit)?;
                     rows.reverse();
-                    return Ok(rows);
-                }
-            } else if range.is_none() {
-                let rows = seek_rows(client, terms, None, facts.deep_offset, offset, limit)?;
+                    rows
+                } else {
+                    seek_rows(client, terms, None, facts.deep_offset, offset, limit)?
+                };
                 if !rows.is_empty() {
                     return Ok(rows);
                 }
