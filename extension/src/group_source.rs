@@ -45,34 +45,29 @@ impl<'c, 'conn> PostingGroups<'c, 'conn> {
     }
 
     fn load(&self, column: &Column) -> SpiResult<Option<ColumnGroups>> {
-        let Some(kind) = postings::group_kind(column) else { return Ok(None) };
-        let sizes = store::group_sizes(self.client, column, kind, self.dirty_ids(), MAX_GROUPS as i64 + 1)?;
-        if sizes.is_empty() {
-            return Ok(None);
-        }
+        let kind = postings::group_kind(column);
+        let sizes = match kind {
+            Some(kind) => store::group_sizes(self.client, column, kind, self.dirty_ids(), MAX_GROUPS as i64 + 1)?,
+            None => Vec::new(),
+        };
+        let (kind, groups, keys) = if sizes.is_empty() {
+            // Undivided: a nullable column's NULLs and the rest, when the
+            // build counted its NULLs.
+            let Some(nulls) = column.nullable.then(|| store::null_count(self.client, column)).transpose()?.flatten()
+            else {
+                return Ok(None);
+            };
+            let present = Group { key: GroupKey::Present, len: self.total.saturating_sub(nulls) };
+            (kind.unwrap_or(Kind::Value), vec![present], Vec::new())
+        } else {
+            let kind = kind.expect("sizes are read for grouped columns");
+            (kind, groups_of(kind, &sizes), sizes.into_iter().map(|(k, _)| k).collect())
+        };
         let dirty_values = if self.dirty.is_empty() {
             Vec::new()
         } else {
             store::current_values(self.client, column, kind, self.dirty_ids())?
         };
-        let lows: Vec<Option<i64>> = sizes.iter().map(|(k, _)| k.parse().ok()).collect();
-        let groups = sizes
-            .iter()
-            .enumerate()
-            .map(|(i, (key, n))| {
-                let key = match kind {
-                    // The first and last buckets are open: values written
-                    // since the snapshot may lie beyond them.
-                    Kind::Bucket => GroupKey::Bucket {
-                        lo: if i == 0 { None } else { lows[i] },
-                        hi: lows.get(i + 1).and_then(|lo| lo.map(|lo| lo - 1)),
-                    },
-                    _ => GroupKey::Value(key.clone()),
-                };
-                Group { key, len: *n }
-            })
-            .collect();
-        let keys = sizes.into_iter().map(|(k, _)| k).collect();
         Ok(Some(ColumnGroups { kind, keys, groups, dirty_values }))
     }
 
@@ -98,27 +93,32 @@ impl<'c, 'conn> PostingGroups<'c, 'conn> {
             GroupKey::Value(value) => Some(value.clone()),
             GroupKey::Bucket { lo: None, .. } => Some(groups.keys[0].clone()),
             GroupKey::Bucket { lo: Some(lo), .. } => Some(lo.to_string()),
-            GroupKey::Null => None,
+            GroupKey::Present | GroupKey::Null => None,
         };
         let wanted: Vec<String> = keys.iter().filter_map(stored).collect();
         let mut found = store::group_bitmaps(client, column, groups.kind, wanted)?;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            let mut members = match stored(key) {
-                Some(stored) => found.remove(&stored).unwrap_or_default(),
-                None => match store::group_bitmaps(client, column, Kind::Null, vec![String::new()])?.remove("") {
-                    Some(nulls) => nulls,
-                    // Built by a version without them: read by SQL (current).
-                    None => {
-                        let sql = format!(
-                            "SELECT array_agg(id) FROM {} WHERE {} IS NULL",
-                            crate::objects::FLAT,
-                            column.output_key()
-                        );
-                        out.push(store::id_set(client, &sql, &[])?.unwrap_or_default());
-                        continue;
-                    }
+            let snapshot = match stored(key) {
+                Some(stored) => Some(found.remove(&stored).unwrap_or_default()),
+                None => match (snapshot_nulls(client, column)?, key) {
+                    (Some(nulls), GroupKey::Present) => store::everyone(client)?.map(|all| all - &nulls),
+                    (nulls, _) => nulls,
                 },
+            };
+            let mut members = match snapshot {
+                Some(members) => members,
+                // Built by a version without them: read by SQL (current).
+                None => {
+                    let test = if *key == GroupKey::Null { "IS NULL" } else { "IS NOT NULL" };
+                    let sql = format!(
+                        "SELECT array_agg(id) FROM {} WHERE {} {test}",
+                        crate::objects::FLAT,
+                        column.output_key()
+                    );
+                    out.push(store::id_set(client, &sql, &[])?.unwrap_or_default());
+                    continue;
+                }
             };
             if !dirty.is_empty() {
                 members -= dirty;
@@ -138,6 +138,11 @@ impl<'c, 'conn> PostingGroups<'c, 'conn> {
     }
 }
 
+/// The snapshot's contacts without a value of the column, when built.
+fn snapshot_nulls(client: &SpiClient<'_>, column: &Column) -> SpiResult<Option<Bitmap>> {
+    Ok(store::group_bitmaps(client, column, Kind::Null, vec![String::new()])?.remove(""))
+}
+
 /// Whether a current value (text, or a sort key as text) lies in a group.
 fn belongs(key: &GroupKey, value: &str) -> bool {
     match key {
@@ -145,14 +150,37 @@ fn belongs(key: &GroupKey, value: &str) -> bool {
         GroupKey::Bucket { lo, hi } => {
             value.parse::<i64>().is_ok_and(|k| lo.is_none_or(|lo| k >= lo) && hi.is_none_or(|hi| k <= hi))
         }
+        GroupKey::Present => true,
         GroupKey::Null => false,
     }
+}
+
+/// The snapshot's groups from their stored keys and sizes.
+fn groups_of(kind: Kind, sizes: &[(String, u64)]) -> Vec<Group> {
+    let lows: Vec<Option<i64>> = sizes.iter().map(|(k, _)| k.parse().ok()).collect();
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, (key, n))| {
+            let key = match kind {
+                // The first and last buckets are open: values written
+                // since the snapshot may lie beyond them.
+                Kind::Bucket => GroupKey::Bucket {
+                    lo: if i == 0 { None } else { lows[i] },
+                    hi: lows.get(i + 1).and_then(|lo| lo.map(|lo| lo - 1)),
+                },
+                _ => GroupKey::Value(key.clone()),
+            };
+            Group { key, len: *n }
+        })
+        .collect()
 }
 
 fn key_text(key: &GroupKey) -> String {
     match key {
         GroupKey::Value(v) => format!("v{v}"),
         GroupKey::Bucket { lo, hi } => format!("b{lo:?}..{hi:?}"),
+        GroupKey::Present => "present".into(),
         GroupKey::Null => "null".into(),
     }
 }

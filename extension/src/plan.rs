@@ -232,16 +232,32 @@ fn filters_first_term(request: &ListRequest) -> bool {
     request.filters.iter().any(|f| f.field.columns.contains(&first))
 }
 
+/// Whether the index of the ordering's first term (which holds the id)
+/// gives the whole ordering.
+fn first_index_orders(request: &ListRequest) -> bool {
+    let terms = crate::params::complete_ordering(request);
+    terms[0].field.name == "id" || terms.len() == 1 || (terms.len() == 2 && terms[1].field.name == "id")
+}
+
 /// How a keyset page is read: by the matches' number, counted only up to
-/// where collecting stops paying (keyset pages have no count).
+/// where collecting stops paying (keyset pages have no count). A walk
+/// that no index orders (gender then a name: every contact of a gender
+/// sorted) is read through the groups, which find the position's group.
 pub fn keyset(request: &ListRequest, facts: &Facts) -> Plan {
     let source = if facts.projection { Source::Projection } else { Source::Tables };
+    let grouped = |read| match read {
+        Reading::Walk if facts.grouped_order => Reading::Groups,
+        read => read,
+    };
     let read = match (facts.projection && facts.conditions, facts.text_matches, facts.other_conditions) {
+        (false, _, _) if facts.projection && !first_index_orders(request) => grouped(Reading::Walk),
         (false, _, _) => Reading::Walk,
         // Filtered on the ordering's first field: the matches lie together
         // in the ordering, where a walk may take long to reach.
         (true, Some(matches), false) if matches <= MAX_BOUND_IDS && filters_first_term(request) => Reading::Collect,
-        (true, Some(matches), false) => reading_for_postings(matches, facts.total.unwrap_or(0), request.page_size + 1),
+        (true, Some(matches), false) => {
+            grouped(reading_for_postings(matches, facts.total.unwrap_or(0), request.page_size + 1))
+        }
         (true, _, _) => Reading::ByCount,
     };
     Plan { source, text: text_matching(request, facts, read), count: Counting::Omitted, read, lookahead: true }

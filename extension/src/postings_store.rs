@@ -151,9 +151,11 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     }
     // Every contact: the ids the pass read.
     Writer::new(schema, "", Kind::All, &mut report).write_one(client, String::new(), &everyone)?;
-    // The contacts without a value of each column the groups divide.
+    // The contacts without a value of each column the groups divide or split.
+    // (The groups also split an undivided nullable column in two: its NULLs
+    // and the rest, `grouped::GroupKey::Present`.)
     for (column, ids) in all.iter().zip(nulls) {
-        if postings::group_kind(column).is_none() {
+        if !column.nullable && postings::group_kind(column).is_none() {
             continue;
         }
         let field = column.output_key();
@@ -399,6 +401,17 @@ pub fn current_values(
         }
     }
     Ok(out)
+}
+
+/// The number of contacts without a value of `column` in the snapshot,
+/// when the build counted them.
+pub fn null_count(client: &SpiClient<'_>, column: &Column) -> SpiResult<Option<u64>> {
+    let sql = format!("SELECT n FROM {POSTING} WHERE field = $1 AND kind = 'z' AND key = ''");
+    let found = db::select(client, &sql, Some(1), &[column.output_key().into()])?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    Ok(found.first().get_one::<i64>()?.map(|n| n.max(0) as u64))
 }
 
 /// The prefix every value of a column starts with (lower-cased), if any.

@@ -96,10 +96,12 @@ fn gather(client: &SpiClient<'_>, request: &ListRequest) -> Result<Gathered, Fai
 }
 
 /// Whether the postings divide the ordering's first term into groups (or
-/// it is the id, which a bitmap orders itself).
+/// it is the id, which a bitmap orders itself), or split it into its NULLs
+/// and the rest.
 fn grouped_first_term(request: &ListRequest) -> bool {
     let first = complete_ordering(request)[0];
-    first.field.name == "id" || postings::group_kind(&first.field.column()).is_some()
+    let column = first.field.column();
+    first.field.name == "id" || postings::group_kind(&column).is_some() || column.nullable
 }
 
 /// The offset from which a page of every contact is deep (see `Facts`).
@@ -343,67 +345,107 @@ fn grouped_rows(
     let slices = grouped::slices(&mut source, set, &terms, offset, limit)?;
     let mut rows = Vec::new();
     for slice in slices {
-        rows.extend(slice_rows(client, &terms, slice, facts)?);
+        rows.extend(slice_rows(client, &terms, slice, facts, None)?);
     }
     Ok(rows)
 }
 
-/// One slice of a page read through groups.
-fn slice_rows(
-    client: &SpiClient<'_>,
-    terms: &[OrderTerm],
-    slice: Slice,
-    facts: &Facts,
-) -> Result<Vec<ContactRow>, Failure> {
-    let (set, depth, range, offset, limit) = match slice {
-        Slice::Ids(ids) if ids.is_empty() => return Ok(Vec::new()),
-        // In id order: sorting them by the whole ordering keeps it.
-        Slice::Ids(ids) => {
-            let len = ids.len() as u64;
-            (grouped::Set::Some(ids.into_iter().collect()), 0, None, 0, len)
-        }
-        Slice::Rows { set, depth, range, offset, limit } => (set, depth, range, offset, limit),
-    };
-    // The terms before `depth` are equal within the slice.
-    let terms = &terms[depth..];
-    let first = terms[0];
+/// The SQL context of a slice: the projection, within the slice's range
+/// of its first term (both ends open: every row with a value).
+fn slice_context(first: &OrderTerm, range: Option<grouped::Range>) -> Context {
     let mut context = Context::projection();
-    if let Some((lo, hi)) = range {
-        let column = first.field.column();
-        let bound =
-            |lookup, key| Filter { field: first.field, lookup, value: postings::value_of_sort_key(&column, key) };
-        context.bounds.extend(lo.map(|lo| bound(fields::Lookup::Gte, lo)));
-        context.bounds.extend(hi.map(|hi| bound(fields::Lookup::Lte, hi)));
-        if context.bounds.is_empty() {
-            // One bucket of every value: the column is not NULL.
-            context.bounds.push(bound(fields::Lookup::Gte, i64::MIN));
+    let column = first.field.column();
+    match range {
+        None => {}
+        Some((None, None)) => context.present.push(column),
+        Some((lo, hi)) => {
+            let bound =
+                |lookup, key| Filter { field: first.field, lookup, value: postings::value_of_sort_key(&column, key) };
+            context.bounds.extend(lo.map(|lo| bound(fields::Lookup::Gte, lo)));
+            context.bounds.extend(hi.map(|hi| bound(fields::Lookup::Lte, hi)));
         }
     }
-    let request = ListRequest {
+    context
+}
+
+/// The request of a slice: its terms, `limit` rows.
+fn slice_request(terms: &[OrderTerm], limit: u64) -> ListRequest {
+    ListRequest {
         filters: Vec::new(),
         search_terms: Vec::new(),
         ordering: terms.to_vec(),
         page: PageRequest::Number(1),
         page_size: limit,
         count: params::CountMode::Exact,
-    };
+    }
+}
+
+/// One slice of a page read through groups; `position`: the keyset page's
+/// (for `Slice::After`).
+fn slice_rows(
+    client: &SpiClient<'_>,
+    terms: &[OrderTerm],
+    slice: Slice,
+    facts: &Facts,
+    position: Option<&[Cell]>,
+) -> Result<Vec<ContactRow>, Failure> {
+    match slice {
+        Slice::Ids(ids) if ids.is_empty() => Ok(Vec::new()),
+        // In id order: sorting them by the whole ordering keeps it.
+        Slice::Ids(ids) => {
+            let len = ids.len() as u64;
+            let set = grouped::Set::Some(ids.into_iter().collect());
+            group_rows(client, terms, set, None, facts, len, 0, len)
+        }
+        Slice::Rows { set, depth, range, offset, limit, len } => {
+            group_rows(client, &terms[depth..], set, range, facts, len, offset, limit)
+        }
+        Slice::After { set, depth, range, limit } => {
+            let position = Position {
+                values: position.map(|p| p[depth..].to_vec()).unwrap_or_default(),
+                direction: Direction::Forward,
+            };
+            rows_after(client, &terms[depth..], set, range, &position, limit)
+        }
+    }
+}
+
+/// `limit` rows of a group after skipping `offset`, in the order of
+/// `terms` (the group's terms before them are equal); `len`: its rows.
+#[allow(clippy::too_many_arguments)]
+fn group_rows(
+    client: &SpiClient<'_>,
+    terms: &[OrderTerm],
+    set: grouped::Set,
+    range: Option<grouped::Range>,
+    facts: &Facts,
+    len: u64,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<ContactRow>, Failure> {
+    let first = terms[0];
+    let mut context = slice_context(&first, range);
+    let request = slice_request(terms, limit);
     let window = Window::Offset { offset, limit };
+    // Seeking on the first term's index works for every row, or every row
+    // with a value; not within a bucket's range.
+    let seekable = matches!(range, None | Some((None, None)));
+    let present = context.present.first().map(|c| format!("{} IS NOT NULL", Source::Projection.expr(c)));
     match set {
         grouped::Set::All => {
-            // Every contact, no bucket: the first term has no groups. Seek
-            // from the nearer end.
-            let total = facts.total.unwrap_or(0);
-            if range.is_none() {
-                let rows = if offset > total / 2 {
+            if seekable {
+                // Seek from the nearer end.
+                let condition = present.as_deref();
+                let rows = if offset > len / 2 {
                     let reversed: Vec<OrderTerm> =
                         terms.iter().map(|t| OrderTerm { descending: !t.descending, ..*t }).collect();
-                    let limit = limit.min(total.saturating_sub(offset));
+                    let limit = limit.min(len.saturating_sub(offset));
                     let mut rows =
-                        seek_rows(client, &reversed, None, facts.deep_offset, total - offset - limit, limit)?;
+                        seek_rows(client, &reversed, condition, facts.deep_offset, len - offset - limit, limit)?;
                     rows.reverse();
                     rows
                 } else {
-                    seek_rows(client, terms, None, facts.deep_offset, offset, limit)?
+                    seek_rows(client, terms, condition, facts.deep_offset, offset, limit)?
                 };
                 if !rows.is_empty() {
                     return Ok(rows);
@@ -416,9 +458,12 @@ fn slice_rows(
             Ok(db::contacts(client, &sql::page_queries(&request, &context, window, Strategy::Materialize)[0])?)
         }
         grouped::Set::Some(ids) => matching::with_members(ids, || -> Result<_, Failure> {
-            let member = "crm._member(f.id)";
-            if range.is_none() {
-                let rows = seek_rows(client, terms, Some(member), 0, offset, limit)?;
+            if seekable {
+                let member = match &present {
+                    Some(present) => format!("crm._member(f.id) AND {present}"),
+                    None => "crm._member(f.id)".to_string(),
+                };
+                let rows = seek_rows(client, terms, Some(&member), 0, offset, limit)?;
                 if !rows.is_empty() {
                     return Ok(rows);
                 }
@@ -427,6 +472,76 @@ fn slice_rows(
             Ok(db::contacts(client, &sql::page_queries(&request, &context, window, Strategy::Ordered)[0])?)
         }),
     }
+}
+
+/// Up to `limit` rows of a group strictly after `position` (its values of
+/// `terms`), in their order: the keyset query within the group.
+fn rows_after(
+    client: &SpiClient<'_>,
+    terms: &[OrderTerm],
+    set: grouped::Set,
+    range: Option<grouped::Range>,
+    position: &Position,
+    limit: u64,
+) -> Result<Vec<ContactRow>, Failure> {
+    let mut context = slice_context(&terms[0], range);
+    let request = slice_request(terms, limit);
+    let read = |context: &Context, strategy| -> Result<Vec<ContactRow>, Failure> {
+        let mut rows = Vec::new();
+        for query in sql::page_queries(&request, context, Window::Keyset { position: Some(position) }, strategy) {
+            if rows.len() as u64 >= limit {
+                break;
+            }
+            rows.extend(db::contacts(client, &query)?);
+        }
+        rows.truncate(limit as usize);
+        Ok(rows)
+    };
+    match set {
+        grouped::Set::All => read(&context, Strategy::Ordered),
+        grouped::Set::Some(ids) if ids.len() <= grouped::SMALL_SET => {
+            context.matched = Some(Matched::Ids(matching::ids(&ids)));
+            read(&context, Strategy::Materialize)
+        }
+        grouped::Set::Some(ids) => matching::with_members(ids, || {
+            context.matched = Some(Matched::Member);
+            read(&context, Strategy::Ordered)
+        }),
+    }
+}
+
+/// A keyset page read through the postings' groups: `limit` rows after
+/// the position (before it, backward: after it in the reversed ordering,
+/// nearest first). `None` when the groups cannot place the position.
+fn grouped_keyset_rows(
+    client: &SpiClient<'_>,
+    request: &ListRequest,
+    facts: &Facts,
+    set: grouped::Set,
+    position: Option<&Position>,
+    limit: u64,
+) -> Result<Option<Vec<ContactRow>>, Failure> {
+    let mut terms = complete_ordering(request);
+    if position.is_some_and(|p| p.direction == Direction::Backward) {
+        terms.iter_mut().for_each(|t| t.descending = !t.descending);
+    }
+    let mut source = PostingGroups::new(client, facts.total.unwrap_or(0))?;
+    let slices = match position {
+        None => grouped::slices(&mut source, set, &terms, 0, limit)?,
+        Some(p) => match grouped::slices_after(&mut source, set, &terms, &p.values, limit)? {
+            Some(slices) => slices,
+            None => return Ok(None),
+        },
+    };
+    let mut rows = Vec::new();
+    for slice in slices {
+        if rows.len() as u64 >= limit {
+            break;
+        }
+        rows.extend(slice_rows(client, &terms, slice, facts, position.map(|p| p.values.as_slice()))?);
+    }
+    rows.truncate(limit as usize);
+    Ok(Some(rows))
 }
 
 /// For keyset pages, which have no count: the matches are counted only up
@@ -467,12 +582,56 @@ fn position_of(row: &[Cell], terms: &[OrderTerm], direction: Direction) -> Posit
     Position { values, direction }
 }
 
+/// A keyset page's rows in reading order, `page_size + 1` of them when
+/// there are more: through the groups when the plan says so and they can
+/// place the position, else by SQL.
+#[allow(clippy::too_many_arguments)]
+fn keyset_rows(
+    client: &SpiClient<'_>,
+    request: &ListRequest,
+    context: &Context,
+    plan: &Plan,
+    facts: &Facts,
+    set: Option<Bitmap>,
+    position: Option<&Position>,
+) -> Result<Vec<ContactRow>, Failure> {
+    let wanted = request.page_size + 1;
+    if plan.read == Reading::Groups {
+        let grouped_set = set.clone().map_or(grouped::Set::All, grouped::Set::Some);
+        if let Some(rows) = grouped_keyset_rows(client, request, facts, grouped_set, position, wanted)? {
+            return Ok(rows);
+        }
+    }
+    let strategy = keyset_strategy(client, request, context, plan, facts)?;
+    let read = |context: &Context| -> Result<Vec<ContactRow>, Failure> {
+        let mut rows = Vec::with_capacity(wanted as usize);
+        for query in sql::page_queries(request, context, Window::Keyset { position }, strategy) {
+            if rows.len() as u64 >= wanted {
+                break;
+            }
+            rows.extend(db::contacts(client, &query)?);
+        }
+        Ok(rows)
+    };
+    match set {
+        // Matches meant for the groups: tested per row instead.
+        Some(matches) => matching::with_members(matches, || {
+            let mut context = context.clone();
+            context.matched = Some(Matched::Member);
+            read(&context)
+        }),
+        None => read(context),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn keyset_page(
     client: &SpiClient<'_>,
     request: &ListRequest,
     context: &Context,
     plan: &Plan,
     facts: &Facts,
+    set: Option<Bitmap>,
     token: Option<&str>,
 ) -> Result<Page, Failure> {
     let terms = complete_ordering(request);
@@ -481,14 +640,7 @@ fn keyset_page(
         Some(token) => Some(cursor::decode(token, &terms).ok_or(QueryError::InvalidCursor)?),
     };
     let size = request.page_size as usize;
-    let strategy = keyset_strategy(client, request, context, plan, facts)?;
-    let mut rows = Vec::with_capacity(size + 1);
-    for query in sql::page_queries(request, context, Window::Keyset { position: position.as_ref() }, strategy) {
-        if rows.len() > size {
-            break;
-        }
-        rows.extend(db::contacts(client, &query)?);
-    }
+    let mut rows = keyset_rows(client, request, context, plan, facts, set, position.as_ref())?;
     let has_more = rows.len() > size;
     rows.truncate(size);
     let backward = position.as_ref().is_some_and(|p| p.direction == Direction::Backward);
@@ -523,7 +675,7 @@ fn fetch_page(request: &ListRequest) -> Result<(Plan, Page), Failure> {
         };
         let facts = gathered.facts.clone();
         let page = with_text_matches(&mut gathered, &plan, |context, set| match &request.page {
-            PageRequest::Cursor(token) => keyset_page(client, request, context, &plan, &facts, token.as_deref()),
+            PageRequest::Cursor(token) => keyset_page(client, request, context, &plan, &facts, set, token.as_deref()),
             _ => numbered_page(client, request, context, &plan, &facts, set),
         })?;
         Ok((plan, page))

@@ -461,6 +461,10 @@ async fn write_after_postings(sandbox: &Sandbox, rng: &mut Rng) {
         "UPDATE appuser SET gender = NULL, birthday = NULL WHERE id % 13 = 3",
         "UPDATE appuser SET gender = 'O' WHERE gender IS NULL AND id % 13 = 5",
         "UPDATE appuser SET address_id = NULL WHERE id % 11 = 4",
+        // Phone numbers are not divided into groups, only split into their
+        // NULLs and the rest.
+        "UPDATE appuser SET phone_number = NULL WHERE id % 19 = 7",
+        "UPDATE appuser SET phone_number = '+1 000' WHERE phone_number IS NULL AND id % 19 = 8",
         "DELETE FROM appuser WHERE id % 29 = 2",
     ] {
         client.execute(sql, &[]).await.unwrap();

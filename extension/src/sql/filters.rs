@@ -40,6 +40,7 @@ pub enum Matched {
 /// How a request is turned into SQL: the source and, for the projection,
 /// what the dictionary said about the request's patterns and which
 /// contacts the postings found for its text conditions.
+#[derive(Clone)]
 pub struct Context {
     pub source: Source,
     pub resolutions: Resolutions,
@@ -48,16 +49,31 @@ pub struct Context {
     /// the walk of an index (a slice of a page read through the postings'
     /// groups, `grouped`), the matches being known already.
     pub bounds: Vec<Filter>,
+    /// Columns that must have a value (`IS NOT NULL`): a slice of the rows
+    /// with one, whatever their value (`grouped::GroupKey::Present`).
+    pub present: Vec<Column>,
 }
 
 impl Context {
     pub fn tables() -> Self {
-        Context { source: Source::Tables, resolutions: Resolutions::new(), matched: None, bounds: Vec::new() }
+        Context {
+            source: Source::Tables,
+            resolutions: Resolutions::new(),
+            matched: None,
+            bounds: Vec::new(),
+            present: Vec::new(),
+        }
     }
 
     /// The projection, patterns matched with ILIKE.
     pub fn projection() -> Self {
-        Context { source: Source::Projection, resolutions: Resolutions::new(), matched: None, bounds: Vec::new() }
+        Context {
+            source: Source::Projection,
+            resolutions: Resolutions::new(),
+            matched: None,
+            bounds: Vec::new(),
+            present: Vec::new(),
+        }
     }
 }
 
@@ -248,6 +264,10 @@ impl<'a> WhereBuilder<'a> {
         }
         for bound in self.context.bounds.clone() {
             self.filter(&bound);
+        }
+        for column in self.context.present.clone() {
+            let expr = self.expr(&column);
+            self.clauses.push(Clause::Simple(format!("{expr} IS NOT NULL")));
         }
         match matched {
             None => {

@@ -14,5 +14,6 @@ pub(super) fn projection(resolutions: &[(&'static str, &str, Resolution)]) -> Co
         resolutions: resolutions.iter().map(|(k, t, r)| ((*k, t.to_string()), r.clone())).collect(),
         matched: None,
         bounds: Vec::new(),
+        present: Vec::new(),
     }
 }
