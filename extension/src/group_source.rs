@@ -11,9 +11,7 @@ use crate::grouped::{Group, GroupKey, GroupSource};
 use crate::postings::{self, Bitmap, Kind};
 use crate::postings_store as store;
 
-/// A column with more values than this is not divided by them: reading
-/// their sizes would cost more than the SQL it saves.
-pub const MAX_GROUPS: usize = 5_000;
+pub use postings::MAX_GROUPS;
 
 /// What is read of one column, once per request.
 struct ColumnGroups {
@@ -50,7 +48,13 @@ impl<'c, 'conn> PostingGroups<'c, 'conn> {
             Some(kind) => store::group_sizes(self.client, column, kind, self.dirty_ids(), MAX_GROUPS as i64 + 1)?,
             None => Vec::new(),
         };
-        let (kind, groups, keys) = if sizes.is_empty() {
+        let spans = if sizes.is_empty() { store::span_sizes(self.client, column)? } else { Vec::new() };
+        let (kind, groups, keys) = if !sizes.is_empty() {
+            let kind = kind.expect("sizes are read for grouped columns");
+            (kind, groups_of(kind, &sizes), sizes.into_iter().map(|(k, _)| k).collect())
+        } else if !spans.is_empty() {
+            (Kind::Span, groups_of(Kind::Span, &spans), spans.into_iter().map(|(k, _)| k).collect())
+        } else {
             // Undivided: a nullable column's NULLs and the rest, when the
             // build counted its NULLs.
             let Some(nulls) = column.nullable.then(|| store::null_count(self.client, column)).transpose()?.flatten()
@@ -59,9 +63,6 @@ impl<'c, 'conn> PostingGroups<'c, 'conn> {
             };
             let present = Group { key: GroupKey::Present, len: self.total.saturating_sub(nulls) };
             (kind.unwrap_or(Kind::Value), vec![present], Vec::new())
-        } else {
-            let kind = kind.expect("sizes are read for grouped columns");
-            (kind, groups_of(kind, &sizes), sizes.into_iter().map(|(k, _)| k).collect())
         };
         let dirty_values = if self.dirty.is_empty() {
             Vec::new()
@@ -93,6 +94,8 @@ impl<'c, 'conn> PostingGroups<'c, 'conn> {
             GroupKey::Value(value) => Some(value.clone()),
             GroupKey::Bucket { lo: None, .. } => Some(groups.keys[0].clone()),
             GroupKey::Bucket { lo: Some(lo), .. } => Some(lo.to_string()),
+            GroupKey::Span { from: None, .. } => Some(groups.keys[0].clone()),
+            GroupKey::Span { from: Some(from), .. } => Some(from.clone()),
             GroupKey::Present | GroupKey::Null => None,
         };
         let wanted: Vec<String> = keys.iter().filter_map(stored).collect();
@@ -150,6 +153,9 @@ fn belongs(key: &GroupKey, value: &str) -> bool {
         GroupKey::Bucket { lo, hi } => {
             value.parse::<i64>().is_ok_and(|k| lo.is_none_or(|lo| k >= lo) && hi.is_none_or(|hi| k <= hi))
         }
+        GroupKey::Span { from, until } => {
+            from.as_deref().is_none_or(|f| value >= f) && until.as_deref().is_none_or(|u| value < u)
+        }
         GroupKey::Present => true,
         GroupKey::Null => false,
     }
@@ -169,6 +175,10 @@ fn groups_of(kind: Kind, sizes: &[(String, u64)]) -> Vec<Group> {
                     lo: if i == 0 { None } else { lows[i] },
                     hi: lows.get(i + 1).and_then(|lo| lo.map(|lo| lo - 1)),
                 },
+                Kind::Span => GroupKey::Span {
+                    from: if i == 0 { None } else { Some(key.clone()) },
+                    until: sizes.get(i + 1).map(|(next, _)| next.clone()),
+                },
                 _ => GroupKey::Value(key.clone()),
             };
             Group { key, len: *n }
@@ -180,6 +190,7 @@ fn key_text(key: &GroupKey) -> String {
     match key {
         GroupKey::Value(v) => format!("v{v}"),
         GroupKey::Bucket { lo, hi } => format!("b{lo:?}..{hi:?}"),
+        GroupKey::Span { from, until } => format!("s{from:?}..{until:?}"),
         GroupKey::Present => "present".into(),
         GroupKey::Null => "null".into(),
     }

@@ -31,6 +31,11 @@ pub enum GroupKey {
     /// on that side, so that values written since the snapshot belong to
     /// the first or last bucket). Never NULL.
     Bucket { lo: Option<i64>, hi: Option<i64> },
+    /// Every contact whose value lies from `from` (inclusive) until
+    /// `until` (exclusive), in the column's (byte) order: a span of a text
+    /// column with many values (`postings::Kind::Span`), open at the ends
+    /// like buckets. Never NULL.
+    Span { from: Option<String>, until: Option<String> },
     /// Every contact with a value, undivided: the one group of a nullable
     /// column the postings do not divide (phone numbers, or cities when
     /// they have too many values), whose NULLs are a group of their own.
@@ -55,26 +60,68 @@ impl GroupKey {
             (GroupKey::Present, _) => true,
             (GroupKey::Value(v), Cell::Text(t)) => v == t,
             (GroupKey::Value(_), _) => false,
+            (GroupKey::Span { from, until }, Cell::Text(t)) => {
+                from.as_ref().is_none_or(|f| t >= f) && until.as_ref().is_none_or(|u| t < u)
+            }
+            (GroupKey::Span { .. }, _) => false,
             (GroupKey::Bucket { lo, hi }, _) => {
                 sort_key.is_some_and(|k| lo.is_none_or(|lo| k >= lo) && hi.is_none_or(|hi| k <= hi))
             }
         }
     }
 
-    /// The range of a group read by SQL: a bucket's bounds, or for
-    /// `Present` unbounded (every value, no NULL).
+    /// The range of a group read by SQL: a bucket's or a span's bounds, or
+    /// for `Present` every value.
     fn range(&self) -> Option<Range> {
         match self {
-            GroupKey::Bucket { lo, hi } => Some((*lo, *hi)),
-            GroupKey::Present => Some((None, None)),
+            GroupKey::Bucket { lo, hi } => Some(Range::Keys(*lo, *hi)),
+            GroupKey::Span { from, until } => Some(Range::Texts(from.clone(), until.clone())),
+            GroupKey::Present => Some(Range::Present),
             GroupKey::Value(_) | GroupKey::Null => None,
         }
     }
 }
 
-/// Sort keys `lo..=hi` of a column (`None`: unbounded on that side); both
-/// unbounded means every row with a value.
-pub type Range = (Option<i64>, Option<i64>);
+/// Where a group's rows lie in its column, for SQL to read them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Range {
+    /// Sort keys `lo..=hi` (`None`: unbounded on that side; never NULL).
+    Keys(Option<i64>, Option<i64>),
+    /// Text values from the first (inclusive) until the second (exclusive).
+    Texts(Option<String>, Option<String>),
+    /// Every value (not NULL).
+    Present,
+}
+
+impl Range {
+    /// The union of two neighbouring ranges, in either direction (`None`
+    /// when they are not neighbours).
+    fn join(&self, other: &Range) -> Option<Range> {
+        match (self, other) {
+            (Range::Keys(a_lo, a_hi), Range::Keys(b_lo, b_hi)) => {
+                let meets = |hi: &Option<i64>, lo: &Option<i64>| matches!((hi, lo), (Some(hi), Some(lo)) if hi.checked_add(1) == Some(*lo));
+                if meets(a_hi, b_lo) {
+                    Some(Range::Keys(*a_lo, *b_hi))
+                } else if meets(b_hi, a_lo) {
+                    Some(Range::Keys(*b_lo, *a_hi))
+                } else {
+                    None
+                }
+            }
+            (Range::Texts(a_from, a_until), Range::Texts(b_from, b_until)) => {
+                let meets = |until: &Option<String>, from: &Option<String>| until.is_some() && until == from;
+                if meets(a_until, b_from) {
+                    Some(Range::Texts(a_from.clone(), b_until.clone()))
+                } else if meets(b_until, a_from) {
+                    Some(Range::Texts(b_from.clone(), a_until.clone()))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+}
 
 /// A group of a column with its number of contacts now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,7 +205,7 @@ pub fn slices_after<S: GroupSource>(
 
 /// Consecutive bucket slices of few matches become one (a page of sparse
 /// matches spans many buckets: one statement instead of one per bucket).
-/// Only adjacent buckets of one group merge: their union's rows from the
+/// Only neighbouring buckets of one group merge: their union's rows from the
 /// first one's offset are the page's, which is not so for the last bucket
 /// of one group and the first of the next (the terms before `depth` differ).
 fn merge_small(slices: Vec<Slice>) -> Vec<Slice> {
@@ -169,11 +216,10 @@ fn merge_small(slices: Vec<Slice>) -> Vec<Slice> {
             Slice::Rows { set: Set::Some(b), depth, range: Some(rb), limit: lb, len: nb, .. },
         ) = (out.last_mut(), &slice)
         {
-            if *d == *depth && adjacent(*ra, *rb) && a.len() + b.len() <= SMALL_SET {
+            let joined = ra.join(rb);
+            if let (true, Some(joined)) = (*d == *depth && a.len() + b.len() <= SMALL_SET, joined) {
                 *a |= b;
-                let lo = if ra.0.is_none() || rb.0.is_none() { None } else { ra.0.min(rb.0) };
-                let hi = if ra.1.is_none() || rb.1.is_none() { None } else { ra.1.max(rb.1) };
-                *ra = (lo, hi);
+                *ra = joined;
                 *la += lb;
                 *na += nb;
                 continue;
@@ -182,13 +228,6 @@ fn merge_small(slices: Vec<Slice>) -> Vec<Slice> {
         out.push(slice);
     }
     out
-}
-
-/// Whether two ranges are neighbouring buckets, in either direction.
-fn adjacent(a: Range, b: Range) -> bool {
-    let meets =
-        |low: Range, high: Range| matches!((low.1, high.0), (Some(hi), Some(lo)) if hi.checked_add(1) == Some(lo));
-    meets(a, b) || meets(b, a)
 }
 
 fn len_of<S: GroupSource>(source: &S, set: &Set) -> u64 {
@@ -466,8 +505,8 @@ mod tests {
     use crate::params::{complete_ordering, parse_list_request, RawParams};
 
     /// A table of contacts: id → (gender, created sort key, birthday,
-    /// phone number: nullable, never divided).
-    type Row = (Option<String>, i64, Option<i64>, Option<String>);
+    /// phone number: nullable, never divided; customer id: cut in spans).
+    type Row = (Option<String>, i64, Option<i64>, Option<String>, String);
 
     struct Table {
         rows: BTreeMap<u32, Row>,
@@ -488,17 +527,19 @@ mod tests {
                 .map(|i| {
                     let birthday = (i % 5 != 0).then_some(((i * 13) % 17) as i64);
                     let phone = (i % 6 != 0).then(|| format!("{:03}", (i * 7) % 211));
-                    (i, (gender(i), ((i * 37) % 101) as i64, birthday, phone))
+                    let customer = format!("C{:05}", (i * 7_919) % 100_003);
+                    (i, (gender(i), ((i * 37) % 101) as i64, birthday, phone, customer))
                 })
                 .collect();
             Table { rows, width: 10, reads: 0 }
         }
 
         fn value(&self, id: u32, column: &Column) -> Option<Value> {
-            let (gender, created, birthday, phone) = &self.rows[&id];
+            let (gender, created, birthday, phone, customer) = &self.rows[&id];
             match column.output_key() {
                 "gender" => gender.clone().map(Value::Text),
                 "phone_number" => phone.clone().map(Value::Text),
+                "customer_id" => Some(Value::Text(customer.clone())),
                 "created" => Some(Value::Key(*created)),
                 "birthday" => birthday.map(Value::Key),
                 _ => panic!("no column {}", column.output_key()),
@@ -535,6 +576,16 @@ mod tests {
                 }
                 // Not divided: its NULLs and the rest.
                 "phone_number" => keys.push(GroupKey::Present),
+                // Spans of about 300 values each, open at both ends.
+                "customer_id" => {
+                    let mut values: Vec<String> = self.rows.values().map(|r| r.4.clone()).collect();
+                    values.sort();
+                    let firsts: Vec<String> = values.iter().step_by(300).cloned().collect();
+                    for (i, first) in firsts.iter().enumerate() {
+                        let from = if i == 0 { None } else { Some(first.clone()) };
+                        keys.push(GroupKey::Span { from, until: firsts.get(i + 1).cloned() });
+                    }
+                }
                 _ => return Ok(None),
             }
             let mut groups = Vec::new();
@@ -564,6 +615,7 @@ mod tests {
                         lo.is_none_or(|lo| k >= lo) && hi.is_none_or(|hi| k <= hi)
                     }
                     (GroupKey::Present, Some(_)) => true,
+                    (key @ GroupKey::Span { .. }, Some(Value::Text(t))) => key.holds(&Cell::Text(t)),
                     (GroupKey::Null, None) => true,
                     _ => false,
                 })
@@ -632,10 +684,15 @@ mod tests {
         let column = terms[depth].field.column();
         let mut ids: Vec<u32> = set
             .iter()
-            .filter(|id| match (range, table.value(*id, &column)) {
+            .filter(|id| match (&range, table.value(*id, &column)) {
                 (None, _) => true,
-                (Some((None, None)), value) => value.is_some(),
-                (Some((lo, hi)), Some(Value::Key(k))) => lo.is_none_or(|lo| k >= lo) && hi.is_none_or(|hi| k <= hi),
+                (Some(Range::Present), value) => value.is_some(),
+                (Some(Range::Keys(lo, hi)), Some(Value::Key(k))) => {
+                    lo.is_none_or(|lo| k >= lo) && hi.is_none_or(|hi| k <= hi)
+                }
+                (Some(Range::Texts(from, until)), Some(Value::Text(t))) => {
+                    from.as_ref().is_none_or(|f| t >= *f) && until.as_ref().is_none_or(|u| t < *u)
+                }
                 _ => false,
             })
             .filter(|id| after.is_none_or(|p| compare(table, &terms[depth..], *id, p).is_gt()))
@@ -694,6 +751,9 @@ mod tests {
             "phone_number",
             "-phone_number,gender",
             "gender,-phone_number,created",
+            "customer_id",
+            "-customer_id",
+            "gender,-customer_id",
         ] {
             let terms = terms(ordering);
             for set in [Set::All, Set::Some(matches.clone())] {
@@ -722,15 +782,21 @@ mod tests {
     fn a_page_inside_one_bucket_of_every_contact_is_one_range() {
         let mut table = Table::new(5_000);
         let s = slices(&mut table, Set::All, &terms("created"), 0, 10).unwrap();
-        let [Slice::Rows { set: Set::All, depth: 0, range: Some((None, Some(9))), offset: 0, limit: 10, .. }] =
-            s.as_slice()
+        let [Slice::Rows {
+            set: Set::All, depth: 0, range: Some(Range::Keys(None, Some(9))), offset: 0, limit: 10, ..
+        }] = s.as_slice()
         else {
             panic!("{s:?}")
         };
         // A value group is divided by the next term.
         let s = slices(&mut table, Set::All, &terms("gender,-created"), 0, 10).unwrap();
         let [Slice::Rows {
-            set: Set::Some(_), depth: 1, range: Some((Some(100), Some(109))), offset: 0, limit: 10, ..
+            set: Set::Some(_),
+            depth: 1,
+            range: Some(Range::Keys(Some(100), Some(109))),
+            offset: 0,
+            limit: 10,
+            ..
         }] = s.as_slice()
         else {
             panic!("{s:?}")

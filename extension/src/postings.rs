@@ -76,6 +76,9 @@ pub enum Kind {
     /// Every contact (field and key ''): a range over most buckets is every
     /// contact but the buckets outside it.
     All,
+    /// A range of a text column's values in their order (`span_columns`):
+    /// the key is its first value, it ends before the next span's.
+    Span,
 }
 
 impl Kind {
@@ -87,6 +90,7 @@ impl Kind {
             Kind::Prefix => "p",
             Kind::Null => "z",
             Kind::All => "a",
+            Kind::Span => "t",
         }
     }
 }
@@ -187,18 +191,27 @@ pub fn answers(filter: &Filter) -> bool {
 /// `(lower bound, ids)` ascending.
 pub fn buckets_of(mut pairs: Vec<(i64, u32)>) -> Vec<(i64, Bitmap)> {
     pairs.sort_unstable();
-    let size = pairs.len().div_ceil(BUCKETS).clamp(1, MAX_BUCKET_SIZE);
-    let mut buckets: Vec<(i64, Vec<u32>)> = Vec::new();
-    let mut previous: Option<i64> = None;
+    let total = pairs.len();
+    let mut groups: Vec<(i64, Vec<u32>)> = Vec::new();
     for (key, id) in pairs {
-        let full = buckets.last().is_none_or(|(_, ids)| ids.len() >= size);
-        if full && previous != Some(key) {
-            buckets.push((key, Vec::new()));
+        match groups.last_mut() {
+            Some((last, ids)) if *last == key => ids.push(id),
+            _ => groups.push((key, vec![id])),
         }
-        if let Some((_, ids)) = buckets.last_mut() {
-            ids.push(id);
+    }
+    cut_buckets(groups, total)
+}
+
+/// Cuts the contacts of each value, ascending by value, into buckets of
+/// equal size as `buckets_of` does: `(first value, ids)`.
+pub fn cut_buckets<K>(groups: impl IntoIterator<Item = (K, Vec<u32>)>, total: usize) -> Vec<(K, Bitmap)> {
+    let size = total.div_ceil(BUCKETS).clamp(1, MAX_BUCKET_SIZE);
+    let mut buckets: Vec<(K, Vec<u32>)> = Vec::new();
+    for (key, ids) in groups {
+        match buckets.last_mut() {
+            Some((_, bucket)) if bucket.len() < size => bucket.extend(ids),
+            _ => buckets.push((key, ids)),
         }
-        previous = Some(key);
     }
     buckets
         .into_iter()
@@ -210,6 +223,22 @@ pub fn buckets_of(mut pairs: Vec<(i64, u32)>) -> Vec<(i64, Bitmap)> {
         })
         .collect()
 }
+
+/// A column with more values than this is not divided by them: reading
+/// their sizes would cost more than the SQL it saves. An orderable text
+/// column with more is cut into spans (`Kind::Span`).
+pub const MAX_GROUPS: usize = 5_000;
+
+/// Orderable text columns: cut into spans of values when they have more
+/// than `MAX_GROUPS` values (customer ids, phone numbers, cities), so that
+/// a deep page under their ordering is found through the spans' sizes.
+pub fn span_columns() -> Vec<Column> {
+    fields::ordering_fields().filter(|f| f.value_type() == ValueType::Text).map(|f| f.column()).collect()
+}
+
+/// The spans' cut needs the values in the order PostgreSQL sorts them,
+/// which Rust's byte order is under the C collation only.
+pub const SPAN_COLLATIONS: [&str; 3] = ["C", "POSIX", "C.UTF-8"];
 
 /// The text columns patterns match, from the field table: searchable or
 /// with an icontains lookup (`name` reads first and last name).
@@ -385,6 +414,17 @@ impl ColumnPostings {
                 self.values.insert(value.to_string(), vec![id]);
             }
         }
+    }
+
+    /// The contacts of each value in value order (byte order), when there
+    /// are more than `MAX_GROUPS` values: what `Kind::Span` is cut from.
+    pub fn many_values(&self) -> Option<Vec<(String, Vec<u32>)>> {
+        if self.values.len() <= MAX_GROUPS {
+            return None;
+        }
+        let mut values: Vec<(String, Vec<u32>)> = self.values.iter().map(|(v, ids)| (v.clone(), ids.clone())).collect();
+        values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Some(values)
     }
 
     /// The prefix all values added share (lower-cased; may be empty).

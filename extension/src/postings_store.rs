@@ -115,22 +115,45 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     let all: Vec<&Column> = columns.iter().chain(&value_columns).chain(&bucket_columns).collect();
     let mut nulls: Vec<Vec<u32>> = all.iter().map(|_| Vec::new()).collect();
     let mut everyone = Bitmap::new();
+    // Spans of pattern columns without value postings: from their (value,
+    // id) pairs; of those with many values: from the value postings.
+    let spans = spans_are_ordered(client)?;
+    let span_columns = postings::span_columns();
+    let mut pairs: Vec<Option<Vec<(String, u32)>>> =
+        columns.iter().map(|c| (spans && !c.few_values && span_columns.contains(c)).then(Vec::new)).collect();
     read_all(
         client,
         schema,
         &Read { columns: &columns, value_columns: &value_columns, bucket_columns: &bucket_columns },
         &mut built,
         &mut keyed,
+        &mut pairs,
         &mut nulls,
         &mut everyone,
     )?;
     everyone.optimize();
     let mut report = BuildReport { read_ms: started.elapsed().as_millis() as u64, ..BuildReport::default() };
-    for (column, postings) in columns.iter().chain(&value_columns).zip(built) {
+    for (i, (column, postings)) in columns.iter().chain(&value_columns).zip(built).enumerate() {
         let field = column.output_key();
         let prefix = postings.common_prefix().filter(|p| !p.is_empty()).map(str::to_string);
         if let Some(prefix) = prefix {
             Writer::new(schema, field, Kind::Prefix, &mut report).write_one(client, prefix, &Bitmap::new())?;
+        }
+        let cut = match pairs.get_mut(i).and_then(Option::take) {
+            Some(mut pairs) => {
+                pairs.sort_unstable();
+                Some(value_groups(pairs))
+            }
+            None if spans && span_columns.contains(column) => postings.many_values(),
+            None => None,
+        };
+        if let Some(groups) = cut {
+            let total = groups.iter().map(|(_, ids)| ids.len()).sum();
+            let mut writer = Writer::new(schema, field, Kind::Span, &mut report);
+            for (first, bitmap) in postings::cut_buckets(groups, total) {
+                writer.push(client, first, &bitmap)?;
+            }
+            writer.flush(client)?;
         }
         let (values, grams) = postings.finish();
         for (kind, keyed) in [(Kind::Value, values), (Kind::Gram, grams)] {
@@ -173,6 +196,39 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     Ok(report)
 }
 
+/// Sorted `(value, id)` pairs as the contacts of each value.
+fn value_groups(pairs: Vec<(String, u32)>) -> Vec<(String, Vec<u32>)> {
+    let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+    for (value, id) in pairs {
+        match groups.last_mut() {
+            Some((last, ids)) if *last == value => ids.push(id),
+            _ => groups.push((value, vec![id])),
+        }
+    }
+    groups
+}
+
+/// Whether the database sorts text in byte order, as the spans are cut
+/// (`postings::SPAN_COLLATIONS`); otherwise no spans are built.
+fn spans_are_ordered(client: &SpiClient<'_>) -> SpiResult<bool> {
+    let sql = "SELECT datcollate::text FROM pg_database WHERE datname = current_database()";
+    let collation = db::select(client, sql, Some(1), &[])?.first().get_one::<String>()?;
+    Ok(collation.is_some_and(|c| postings::SPAN_COLLATIONS.contains(&c.as_str())))
+}
+
+/// The sizes of a text column's spans in order, `(first value, n)`; empty
+/// when it has none.
+pub fn span_sizes(client: &SpiClient<'_>, column: &Column) -> SpiResult<Vec<(String, u64)>> {
+    let sql = format!("SELECT key, n FROM {POSTING} WHERE field = $1 AND kind = 't' ORDER BY key");
+    let mut out = Vec::new();
+    for row in db::select(client, &sql, None, &[column.output_key().into()])? {
+        if let (Some(key), Some(n)) = (row.get::<String>(1)?, row.get::<i64>(2)?) {
+            out.push((key, n.max(0) as u64));
+        }
+    }
+    Ok(out)
+}
+
 /// The row a finished build leaves: until it exists (the table was just
 /// created, truncated, or a build failed), text conditions are matched in
 /// SQL instead, never by missing postings.
@@ -193,6 +249,7 @@ fn read_all(
     read: &Read<'_>,
     built: &mut [ColumnPostings],
     keyed: &mut [Vec<(i64, u32)>],
+    pairs: &mut [Option<Vec<(String, u32)>>],
     nulls: &mut [Vec<u32>],
     everyone: &mut Bitmap,
 ) -> SpiResult<()> {
@@ -215,6 +272,9 @@ fn read_all(
                 let value = row.get::<&str>(2 + 2 * i)?;
                 let lowered = row.get::<&str>(3 + 2 * i)?;
                 if let (Some(value), Some(lowered)) = (value, lowered) {
+                    if let Some(pairs) = &mut pairs[i] {
+                        pairs.push((value.to_string(), id));
+                    }
                     built[i].add(id, value, lowered, column.few_values);
                 } else {
                     nulls[i].push(id);

@@ -14,7 +14,7 @@ use crate::fields::{self, Table};
 use crate::group_source::PostingGroups;
 use crate::grouped::{self, Slice};
 use crate::page::CountField;
-use crate::params::{self, complete_ordering, Filter, ListRequest, OrderTerm, PageRequest, RawParams};
+use crate::params::{self, complete_ordering, Filter, ListRequest, OrderTerm, PageRequest, RawParams, Value};
 use crate::plan::{self, Counting, Facts, Plan, Reading, TextMatching};
 use crate::postings::{self, Bitmap};
 use crate::sql::{self, seek, Context, Matched, Source, Strategy, Window};
@@ -101,7 +101,10 @@ fn gather(client: &SpiClient<'_>, request: &ListRequest) -> Result<Gathered, Fai
 fn grouped_first_term(request: &ListRequest) -> bool {
     let first = complete_ordering(request)[0];
     let column = first.field.column();
-    first.field.name == "id" || postings::group_kind(&column).is_some() || column.nullable
+    first.field.name == "id"
+        || postings::group_kind(&column).is_some()
+        || column.nullable
+        || postings::span_columns().contains(&column)
 }
 
 /// The offset from which a page of every contact is deep (see `Facts`).
@@ -355,14 +358,20 @@ fn grouped_rows(
 fn slice_context(first: &OrderTerm, range: Option<grouped::Range>) -> Context {
     let mut context = Context::projection();
     let column = first.field.column();
+    let bound = |lookup, value| Filter { field: first.field, lookup, value };
     match range {
         None => {}
-        Some((None, None)) => context.present.push(column),
-        Some((lo, hi)) => {
-            let bound =
-                |lookup, key| Filter { field: first.field, lookup, value: postings::value_of_sort_key(&column, key) };
-            context.bounds.extend(lo.map(|lo| bound(fields::Lookup::Gte, lo)));
-            context.bounds.extend(hi.map(|hi| bound(fields::Lookup::Lte, hi)));
+        Some(grouped::Range::Present)
+        | Some(grouped::Range::Keys(None, None))
+        | Some(grouped::Range::Texts(None, None)) => context.present.push(column),
+        Some(grouped::Range::Keys(lo, hi)) => {
+            let key = |key| postings::value_of_sort_key(&column, key);
+            context.bounds.extend(lo.map(|lo| bound(fields::Lookup::Gte, key(lo))));
+            context.bounds.extend(hi.map(|hi| bound(fields::Lookup::Lte, key(hi))));
+        }
+        Some(grouped::Range::Texts(from, until)) => {
+            context.bounds.extend(from.map(|from| bound(fields::Lookup::Gte, Value::Text(from))));
+            context.bounds.extend(until.map(|until| bound(fields::Lookup::Lt, Value::Text(until))));
         }
     }
     context
@@ -424,12 +433,15 @@ fn group_rows(
     limit: u64,
 ) -> Result<Vec<ContactRow>, Failure> {
     let first = terms[0];
+    let seekable = matches!(
+        range,
+        None | Some(grouped::Range::Present | grouped::Range::Keys(None, None) | grouped::Range::Texts(None, None))
+    );
     let mut context = slice_context(&first, range);
     let request = slice_request(terms, limit);
     let window = Window::Offset { offset, limit };
     // Seeking on the first term's index works for every row, or every row
     // with a value; not within a bucket's range.
-    let seekable = matches!(range, None | Some((None, None)));
     let present = context.present.first().map(|c| format!("{} IS NOT NULL", Source::Projection.expr(c)));
     match set {
         grouped::Set::All => {
