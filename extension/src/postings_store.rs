@@ -125,11 +125,13 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         client,
         schema,
         &Read { columns: &columns, value_columns: &value_columns, bucket_columns: &bucket_columns },
-        &mut built,
-        &mut keyed,
-        &mut pairs,
-        &mut nulls,
-        &mut everyone,
+        &mut Pass {
+            built: &mut built,
+            keyed: &mut keyed,
+            pairs: &mut pairs,
+            nulls: &mut nulls,
+            everyone: &mut everyone,
+        },
     )?;
     everyone.optimize();
     let mut report = BuildReport { read_ms: started.elapsed().as_millis() as u64, ..BuildReport::default() };
@@ -241,22 +243,24 @@ struct Read<'a> {
     bucket_columns: &'a [Column],
 }
 
+/// What one pass collects, per column of `Read`.
+struct Pass<'a> {
+    built: &'a mut [ColumnPostings],
+    keyed: &'a mut [Vec<(i64, u32)>],
+    /// `(value, id)` of the columns cut into spans from them.
+    pairs: &'a mut [Option<Vec<(String, u32)>>],
+    nulls: &'a mut [Vec<u32>],
+    everyone: &'a mut Bitmap,
+}
+
 /// Every contact's posting columns in id order: pattern columns as stored
 /// and lower-cased, value columns as stored, range columns as sort keys.
-fn read_all(
-    client: &SpiClient<'_>,
-    schema: &str,
-    read: &Read<'_>,
-    built: &mut [ColumnPostings],
-    keyed: &mut [Vec<(i64, u32)>],
-    pairs: &mut [Option<Vec<(String, u32)>>],
-    nulls: &mut [Vec<u32>],
-    everyone: &mut Bitmap,
-) -> SpiResult<()> {
+fn read_all(client: &SpiClient<'_>, schema: &str, read: &Read<'_>, pass: &mut Pass<'_>) -> SpiResult<()> {
     let mut select: Vec<String> = read.columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
     select.extend(read.value_columns.iter().map(|c| c.output_key().to_string()));
     select.extend(read.bucket_columns.iter().map(postings::sort_key_sql));
     let sql = format!("SELECT id, {} FROM {schema}.{FLAT} ORDER BY id", select.join(", "));
+    let Pass { built, keyed, pairs, nulls, everyone } = pass;
     let mut cursor = client.open_cursor(sql.as_str(), &[]);
     let values_at = 2 + 2 * read.columns.len();
     let keys_at = values_at + read.value_columns.len();
