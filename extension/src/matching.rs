@@ -215,35 +215,69 @@ fn column_matches(
     text: &str,
     among: Option<&Bitmap>,
 ) -> SpiResult<Bitmap> {
-    match postings::lookup(column, lowered) {
-        PatternLookup::Gram(gram) => {
-            Ok(store::gram_bitmaps(client, column, vec![postings::gram_key(gram)])?.pop().unwrap_or_default())
-        }
-        PatternLookup::Values => store::values_bitmap(client, column, &sql::contains_pattern(text)),
-        PatternLookup::Candidates(trigrams) => {
-            // Inside the prefix all values share: every value, exactly (the
-            // posting of the prefix's first character holds them all).
-            if let Some(prefix) = store::common_prefix(client, column)?.filter(|p| p.contains(lowered)) {
-                let first = prefix.chars().next().map(|c| postings::gram_key(postings::pack(&[c])));
-                return Ok(store::gram_bitmaps(client, column, first.into_iter().collect())?.pop().unwrap_or_default());
+    if column.few_values {
+        return match postings::lookup(column, lowered) {
+            PatternLookup::Gram(gram) => gram_bitmap(client, column, gram),
+            PatternLookup::Values => store::values_bitmap(client, column, &sql::contains_pattern(text)),
+            PatternLookup::Candidates(grams) => {
+                let candidates = grams_candidates(client, column, grams, among)?;
+                recheck(client, column, text, candidates)
             }
-            let wanted = trigrams.len();
-            let mut found =
-                store::gram_bitmaps(client, column, trigrams.into_iter().map(postings::gram_key).collect())?;
-            if found.len() < wanted {
-                return Ok(Bitmap::new());
-            }
-            found.sort_by_key(|b| b.len());
-            let mut candidates = found.remove(0);
-            for bitmap in &found {
-                candidates &= bitmap;
-            }
-            if let Some(among) = among {
-                candidates &= among;
-            }
-            recheck(client, column, text, candidates)
+        };
+    }
+    // Without values, the grams skip the prefix every value starts with.
+    let parts = match store::common_prefix(client, column)? {
+        Some(prefix) => match postings::prefixed_parts(&prefix, lowered) {
+            // Inside the prefix: every value (each has the mark).
+            None => return gram_bitmap(client, column, postings::pack(&[postings::PREFIX_MARK])),
+            Some(parts) => parts,
+        },
+        None => vec![lowered.to_string()],
+    };
+    // A pattern with the mark in it may match the mark itself: rechecked.
+    let marked = lowered.contains(postings::PREFIX_MARK);
+    let (mut exact, mut candidates) = (Bitmap::new(), Bitmap::new());
+    for part in parts {
+        match postings::lookup(column, &part) {
+            PatternLookup::Gram(gram) if !marked => exact |= gram_bitmap(client, column, gram)?,
+            PatternLookup::Gram(gram) => candidates |= gram_bitmap(client, column, gram)?,
+            PatternLookup::Candidates(grams) => candidates |= grams_candidates(client, column, grams, among)?,
+            PatternLookup::Values => unreachable!("columns without values have no value lookups"),
         }
     }
+    candidates -= &exact;
+    if let Some(among) = among {
+        candidates &= among;
+    }
+    Ok(exact | recheck(client, column, text, candidates)?)
+}
+
+fn gram_bitmap(client: &SpiClient<'_>, column: &Column, gram: u64) -> SpiResult<Bitmap> {
+    Ok(store::gram_bitmaps(client, column, vec![postings::gram_key(gram)])?.pop().unwrap_or_default())
+}
+
+/// The contacts having every one of these grams (among a set, when given):
+/// every match of a longer pattern, and maybe more.
+fn grams_candidates(
+    client: &SpiClient<'_>,
+    column: &Column,
+    grams: Vec<u64>,
+    among: Option<&Bitmap>,
+) -> SpiResult<Bitmap> {
+    let wanted = grams.len();
+    let mut found = store::gram_bitmaps(client, column, grams.into_iter().map(postings::gram_key).collect())?;
+    if found.len() < wanted {
+        return Ok(Bitmap::new());
+    }
+    found.sort_by_key(|b| b.len());
+    let mut candidates = found.remove(0);
+    for bitmap in &found {
+        candidates &= bitmap;
+    }
+    if let Some(among) = among {
+        candidates &= among;
+    }
+    Ok(candidates)
 }
 
 /// The candidates whose column really contains the text.

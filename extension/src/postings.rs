@@ -367,9 +367,46 @@ pub struct ColumnPostings {
     /// The prefix every value (lower-cased) starts with (`CUST-` of every
     /// customer id): a pattern inside it matches every value.
     common_prefix: Option<String>,
+    /// A prefix known before the pass to begin every value: the grams
+    /// skip it (`with_prefix`).
+    skipped: Option<String>,
+}
+
+/// Stands for a column's common prefix in the grams of its values
+/// (`ColumnPostings::with_prefix`).
+pub const PREFIX_MARK: char = '\u{1}';
+
+/// What a pattern (lower-cased) is looked up as in the grams of a column
+/// whose values all start with `prefix` and whose grams skip it: `None`
+/// when the prefix contains it (every value matches); otherwise the pattern
+/// itself (within the rest of a value) and, for each way it can begin
+/// inside the prefix and end after it, its part after the prefix behind
+/// the mark. A value matches exactly when one of them is in its grams' text.
+pub fn prefixed_parts(prefix: &str, lowered: &str) -> Option<Vec<String>> {
+    if prefix.contains(lowered) {
+        return None;
+    }
+    let mut parts = vec![lowered.to_string()];
+    for (at, _) in lowered.char_indices().skip(1) {
+        if prefix.ends_with(&lowered[..at]) {
+            parts.push(format!("{PREFIX_MARK}{}", &lowered[at..]));
+        }
+    }
+    Some(parts)
 }
 
 impl ColumnPostings {
+    /// Postings of a column whose values (lower-cased) all start with
+    /// `prefix` (`CUST-`): a value's grams are those of `PREFIX_MARK`
+    /// followed by the rest of it. The prefix's own pieces, in every value,
+    /// are not kept; a pattern across its end becomes a pattern at the mark
+    /// (`prefixed_parts`): `ust-c` on customer ids is the pair `<mark>c`,
+    /// where its pieces (`ust`, `st-`, `t-c`) left 187,000 candidates to
+    /// recheck at 3M (1.2–1.5 s).
+    pub fn with_prefix(prefix: String) -> Self {
+        ColumnPostings { skipped: Some(prefix), ..ColumnPostings::default() }
+    }
+
     /// Adds a contact's value (`lowered` by PostgreSQL's lower()).
     pub fn add(&mut self, id: u32, value: &str, lowered: &str, keep_value: bool) {
         match &mut self.common_prefix {
@@ -389,10 +426,18 @@ impl ColumnPostings {
                 }
             }
         }
+        let marked;
+        let text = match self.skipped.as_deref().and_then(|p| lowered.strip_prefix(p)) {
+            Some(rest) => {
+                marked = format!("{PREFIX_MARK}{rest}");
+                marked.as_str()
+            }
+            None => lowered,
+        };
         let grams = match self.memo.get(lowered) {
             Some(grams) => grams,
             None => {
-                grams_of(lowered, MAX_GRAM, &mut self.scratch);
+                grams_of(text, MAX_GRAM, &mut self.scratch);
                 if keep_value {
                     self.memo.insert(lowered.to_string(), self.scratch.clone());
                     &self.memo[lowered]
@@ -525,6 +570,18 @@ mod tests {
         assert_eq!(lookup(&fields::U_PHONE_NUMBER, "555"), PatternLookup::Gram(pack(&['5', '5', '5'])));
         let PatternLookup::Candidates(grams) = lookup(&fields::U_PHONE_NUMBER, "5556") else { panic!() };
         assert_eq!(grams, [pack(&['5', '5', '5']), pack(&['5', '5', '6'])]);
+    }
+
+    #[test]
+    fn patterns_across_a_skipped_prefix_become_parts_at_the_mark() {
+        let m = PREFIX_MARK;
+        assert_eq!(prefixed_parts("cust-", "ust"), None);
+        assert_eq!(prefixed_parts("cust-", "cust-"), None);
+        assert_eq!(prefixed_parts("cust-", "ust-c"), Some(vec!["ust-c".to_string(), format!("{m}c")]));
+        assert_eq!(prefixed_parts("cust-", "-0a"), Some(vec!["-0a".to_string(), format!("{m}0a")]));
+        assert_eq!(prefixed_parts("cust-", "0a"), Some(vec!["0a".to_string()]));
+        // Every way the prefix can end inside the pattern.
+        assert_eq!(prefixed_parts("aa", "aab"), Some(vec!["aab".to_string(), format!("{m}ab"), format!("{m}b")]));
     }
 
     #[test]

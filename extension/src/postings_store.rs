@@ -109,8 +109,13 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     let columns = postings::pattern_columns();
     let value_columns = postings::value_columns();
     let bucket_columns = postings::bucket_columns();
-    let mut built: Vec<ColumnPostings> =
-        columns.iter().chain(&value_columns).map(|_| ColumnPostings::default()).collect();
+    let mut built: Vec<ColumnPostings> = Vec::new();
+    for column in columns.iter().chain(&value_columns) {
+        built.push(match skipped_prefix(client, schema, column)? {
+            Some(prefix) => ColumnPostings::with_prefix(prefix),
+            None => ColumnPostings::default(),
+        });
+    }
     let mut keyed: Vec<Vec<(i64, u32)>> = bucket_columns.iter().map(|_| Vec::new()).collect();
     let all: Vec<&Column> = columns.iter().chain(&value_columns).chain(&bucket_columns).collect();
     let mut nulls: Vec<Vec<u32>> = all.iter().map(|_| Vec::new()).collect();
@@ -198,6 +203,24 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
     Ok(report)
 }
 
+/// The prefix every value of a column without value postings starts with
+/// (lower-cased; the common prefix of the least and the greatest in byte
+/// order), when there is one: its grams skip it (`ColumnPostings::with_prefix`).
+fn skipped_prefix(client: &SpiClient<'_>, schema: &str, column: &Column) -> SpiResult<Option<String>> {
+    if column.few_values || !postings::pattern_columns().contains(column) {
+        return Ok(None);
+    }
+    let key = column.output_key();
+    let sql = format!("SELECT min(lower({key}) COLLATE \"C\"), max(lower({key}) COLLATE \"C\") FROM {schema}.{FLAT}");
+    let row = db::select(client, &sql, Some(1), &[])?.first();
+    let (Some(least), Some(greatest)) = (row.get::<String>(1)?, row.get::<String>(2)?) else {
+        return Ok(None);
+    };
+    let common = least.char_indices().zip(greatest.chars()).take_while(|((_, a), b)| a == b).count();
+    let end = least.char_indices().nth(common).map_or(least.len(), |(i, _)| i);
+    Ok(Some(least[..end].to_string()).filter(|p| !p.is_empty()))
+}
+
 /// Sorted `(value, id)` pairs as the contacts of each value.
 fn value_groups(pairs: Vec<(String, u32)>) -> Vec<(String, Vec<u32>)> {
     let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
@@ -234,7 +257,9 @@ pub fn span_sizes(client: &SpiClient<'_>, column: &Column) -> SpiResult<Vec<(Str
 /// The row a finished build leaves: until it exists (the table was just
 /// created, truncated, or a build failed), text conditions are matched in
 /// SQL instead, never by missing postings.
-const BUILT_MARKER: &str = "('', 'built', '', '', 0)";
+/// Its key is the postings' format: a build of another format (another
+/// version's grams) is not read, and `crm.refresh_postings()` replaces it.
+const BUILT_MARKER: &str = "('', 'built', 'grams3-spans-prefix', '', 0)";
 
 /// The columns one pass reads.
 struct Read<'a> {
