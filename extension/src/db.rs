@@ -194,7 +194,9 @@ pub fn projection_current(client: &SpiClient<'_>) -> SpiResult<bool> {
 }
 
 /// The dictionary's values that contain `text` (case-insensitively), for
-/// each of the projection columns `keys`: one query for all of them.
+/// each of the projection columns `keys`: one query for all of them,
+/// through the trigram index (the field as an expression, see
+/// `postings_store::values_bitmap`).
 pub fn resolve(
     client: &SpiClient<'_>,
     keys: &[&'static str],
@@ -202,7 +204,7 @@ pub fn resolve(
 ) -> SpiResult<Vec<(&'static str, Resolution)>> {
     let sql = format!(
         "SELECT field, value FROM (SELECT field, value, row_number() OVER (PARTITION BY field) AS n \
-         FROM {} WHERE field = ANY($1) AND value ILIKE $2) d WHERE n <= $3",
+         FROM {} WHERE field || '' = ANY($1) AND value ILIKE $2) d WHERE n <= $3",
         crate::objects::DICTIONARY,
     );
     let args = [

@@ -377,11 +377,14 @@ pub fn everyone(client: &SpiClient<'_>) -> SpiResult<Option<Bitmap>> {
 }
 
 /// The union of the postings of a column's values that contain `pattern`
-/// (an ILIKE pattern), found through the dictionary's trigram index.
+/// (an ILIKE pattern), found through the dictionary's trigram index. (The
+/// field is compared as an expression so that the primary key cannot
+/// serve it: the planner sometimes chose to filter every street through
+/// it, 65 ms at 3M against 6 ms through the trigrams.)
 pub fn values_bitmap(client: &SpiClient<'_>, column: &Column, pattern: &str) -> SpiResult<Bitmap> {
     let sql = format!(
         "SELECT p.bits FROM {DICTIONARY} d JOIN {POSTING} p ON p.field = d.field AND p.kind = 'v' AND p.key = d.value \
-         WHERE d.field = $1 AND d.value ILIKE $2"
+         WHERE d.field || '' = $1 AND d.value ILIKE $2"
     );
     let mut union = Bitmap::new();
     for bitmap in bitmaps(client, &sql, &[column.output_key().into(), pattern.into()])? {
