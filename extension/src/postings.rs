@@ -5,16 +5,22 @@
 //! reading a row, however many contacts match, and however short the
 //! pattern is (trigram indexes cannot serve patterns under 3 characters).
 //!
-//! Two kinds of keys:
-//! - **grams**: every 1- and 2-character piece of a value, lower-cased by
-//!   PostgreSQL's `lower()` (the case folding of ILIKE); also 3-character
-//!   pieces on columns with many values. A pattern of up to that length
-//!   matches exactly the contacts of its gram; a longer pattern's contacts
-//!   are among those of all its trigrams (candidates, then rechecked).
+//! Kinds of keys (`Kind`):
+//! - **grams**: every 1-, 2- and 3-character piece of a value, lower-cased
+//!   by PostgreSQL's `lower()` (the case folding of ILIKE). A pattern of up
+//!   to 3 characters matches exactly the contacts of its gram; a longer
+//!   pattern's contacts are among those of all its 3-character pieces
+//!   (candidates, then rechecked). On columns without values the pieces
+//!   skip the prefix every value starts with (`ColumnPostings::with_prefix`).
 //! - **values**: on columns with few values (`fields::Column::few_values`),
 //!   the contacts of each distinct value; a longer pattern is resolved to
 //!   the values containing it (the dictionary's trigram index), and its
 //!   matches are the union of their postings. Exact, no recheck.
+//! - **buckets** of range columns and **spans** of orderable text columns
+//!   with many values: consecutive values of at most `MAX_BUCKET_SIZE`
+//!   contacts, for ranges and for finding pages (`grouped`); the contacts
+//!   **without a value** of the columns that are grouped or nullable; and
+//!   **every contact**.
 //!
 //! Postings are a snapshot. Contacts written since (`DIRTY`, kept by the
 //! projection's triggers) are left out of every posting and matched with
