@@ -367,8 +367,9 @@ pub struct ColumnPostings {
     grams: FastMap<u64, Vec<u32>>,
     /// Value postings (columns with few values only), by value.
     values: HashMap<String, Vec<u32>>,
-    /// The grams of values seen before (columns with few values repeat them).
-    memo: HashMap<String, Vec<u64>>,
+    /// Each value's lower-cased form (columns with few values), for the
+    /// grams `finish` derives from the values.
+    lowered: HashMap<String, String>,
     scratch: Vec<u64>,
     /// The prefix every value (lower-cased) starts with (`CUST-` of every
     /// customer id): a pattern inside it matches every value.
@@ -425,12 +426,15 @@ impl ColumnPostings {
             Some(_) => {}
         }
         if keep_value {
+            // The grams come from the values at the end (`finish`).
             match self.values.get_mut(value) {
                 Some(ids) => ids.push(id),
                 None => {
                     self.values.insert(value.to_string(), vec![id]);
+                    self.lowered.insert(value.to_string(), lowered.to_string());
                 }
             }
+            return;
         }
         let marked;
         let text = match self.skipped.as_deref().and_then(|p| lowered.strip_prefix(p)) {
@@ -440,19 +444,8 @@ impl ColumnPostings {
             }
             None => lowered,
         };
-        let grams = match self.memo.get(lowered) {
-            Some(grams) => grams,
-            None => {
-                grams_of(text, MAX_GRAM, &mut self.scratch);
-                if keep_value {
-                    self.memo.insert(lowered.to_string(), self.scratch.clone());
-                    &self.memo[lowered]
-                } else {
-                    &self.scratch
-                }
-            }
-        };
-        for gram in grams {
+        grams_of(text, MAX_GRAM, &mut self.scratch);
+        for gram in &self.scratch {
             self.grams.entry(*gram).or_default().push(id);
         }
     }
@@ -483,13 +476,27 @@ impl ColumnPostings {
         self.common_prefix.as_deref()
     }
 
-    /// The value postings, then the gram postings (as text keys).
-    pub fn finish(self) -> (Vec<Keyed>, Vec<Keyed>) {
+    /// The value postings, then the gram postings (as text keys). On a
+    /// column with values, a gram's contacts are those of the values it is
+    /// in: copied once per value rather than appended once per contact
+    /// (names repeat a value for a thousand contacts), then sorted.
+    pub fn finish(mut self) -> (Vec<Keyed>, Vec<Keyed>) {
         let bitmap = |ids: Vec<u32>| {
-            let mut bitmap = Bitmap::from_sorted_iter(ids).expect("ids are appended in ascending order");
+            let mut bitmap = Bitmap::from_sorted_iter(ids).expect("ids are in ascending order");
             bitmap.optimize();
             bitmap
         };
+        if !self.lowered.is_empty() {
+            for (value, lowered) in &self.lowered {
+                grams_of(lowered, MAX_GRAM, &mut self.scratch);
+                let ids = &self.values[value];
+                for gram in &self.scratch {
+                    self.grams.entry(*gram).or_default().extend_from_slice(ids);
+                }
+            }
+            // A contact has one value: its id is in a gram's list once.
+            self.grams.values_mut().for_each(|ids| ids.sort_unstable());
+        }
         let values = self.values.into_iter().map(|(v, ids)| (v, bitmap(ids))).collect();
         let grams = self.grams.into_iter().map(|(g, ids)| (gram_key(g), bitmap(ids))).collect();
         (values, grams)
