@@ -6,12 +6,13 @@ use std::collections::HashMap;
 
 use pgrx::spi::{SpiClient, SpiResult};
 
+use crate::contact::Cell;
 use crate::fields::{self, Column};
 use crate::grouped::{Group, GroupKey, GroupSource};
 use crate::postings::{self, Bitmap, Kind};
 use crate::postings_store as store;
 
-pub use postings::MAX_GROUPS;
+use postings::MAX_GROUPS;
 
 /// What is read of one column, once per request.
 struct ColumnGroups {
@@ -148,17 +149,11 @@ fn snapshot_nulls(client: &SpiClient<'_>, column: &Column) -> SpiResult<Option<B
 
 /// Whether a current value (text, or a sort key as text) lies in a group.
 fn belongs(key: &GroupKey, value: &str) -> bool {
-    match key {
-        GroupKey::Value(v) => v == value,
-        GroupKey::Bucket { lo, hi } => {
-            value.parse::<i64>().is_ok_and(|k| lo.is_none_or(|lo| k >= lo) && hi.is_none_or(|hi| k <= hi))
-        }
-        GroupKey::Span { from, until } => {
-            from.as_deref().is_none_or(|f| value >= f) && until.as_deref().is_none_or(|u| value < u)
-        }
-        GroupKey::Present => true,
-        GroupKey::Null => false,
-    }
+    let cell = match key {
+        GroupKey::Bucket { .. } => value.parse().map_or(Cell::Null, Cell::Int),
+        _ => Cell::Text(value.to_string()),
+    };
+    key.holds(&cell)
 }
 
 /// The snapshot's groups from their stored keys and sizes.

@@ -47,7 +47,7 @@ pub enum GroupKey {
 impl GroupKey {
     /// Whether a row whose value of the column is `cell` belongs here
     /// (range columns compare by sort key, see `postings::sort_key_sql`).
-    fn holds(&self, cell: &Cell) -> bool {
+    pub fn holds(&self, cell: &Cell) -> bool {
         let sort_key = match cell {
             Cell::Timestamp(t) => Some(*t),
             Cell::Date(d) => Some(i64::from(*d)),

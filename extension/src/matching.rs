@@ -219,10 +219,7 @@ fn column_matches(
         return match postings::lookup(column, lowered) {
             PatternLookup::Gram(gram) => gram_bitmap(client, column, gram),
             PatternLookup::Values => store::values_bitmap(client, column, &sql::contains_pattern(text)),
-            PatternLookup::Candidates(grams) => {
-                let candidates = grams_candidates(client, column, grams, among)?;
-                recheck(client, column, text, candidates)
-            }
+            PatternLookup::Candidates(_) => unreachable!("longer patterns on columns with values are resolved by them"),
         };
     }
     // Without values, the grams skip the prefix every value starts with.
@@ -241,7 +238,7 @@ fn column_matches(
         match postings::lookup(column, &part) {
             PatternLookup::Gram(gram) if !marked => exact |= gram_bitmap(client, column, gram)?,
             PatternLookup::Gram(gram) => candidates |= gram_bitmap(client, column, gram)?,
-            PatternLookup::Candidates(grams) => candidates |= grams_candidates(client, column, grams, among)?,
+            PatternLookup::Candidates(grams) => candidates |= grams_candidates(client, column, grams)?,
             PatternLookup::Values => unreachable!("columns without values have no value lookups"),
         }
     }
@@ -256,14 +253,9 @@ fn gram_bitmap(client: &SpiClient<'_>, column: &Column, gram: u64) -> SpiResult<
     Ok(store::gram_bitmaps(client, column, vec![postings::gram_key(gram)])?.pop().unwrap_or_default())
 }
 
-/// The contacts having every one of these grams (among a set, when given):
-/// every match of a longer pattern, and maybe more.
-fn grams_candidates(
-    client: &SpiClient<'_>,
-    column: &Column,
-    grams: Vec<u64>,
-    among: Option<&Bitmap>,
-) -> SpiResult<Bitmap> {
+/// The contacts having every one of these grams: every match of a longer
+/// pattern, and maybe more.
+fn grams_candidates(client: &SpiClient<'_>, column: &Column, grams: Vec<u64>) -> SpiResult<Bitmap> {
     let wanted = grams.len();
     let mut found = store::gram_bitmaps(client, column, grams.into_iter().map(postings::gram_key).collect())?;
     if found.len() < wanted {
@@ -273,9 +265,6 @@ fn grams_candidates(
     let mut candidates = found.remove(0);
     for bitmap in &found {
         candidates &= bitmap;
-    }
-    if let Some(among) = among {
-        candidates &= among;
     }
     Ok(candidates)
 }

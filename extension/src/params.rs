@@ -132,6 +132,14 @@ pub struct ListRequest {
 /// total and consecutive pages can neither overlap nor skip a row. The id
 /// follows the direction of the last term, so one index on (field, id) can
 /// be read in either direction.
+/// Whether the index of a complete ordering's first term (which holds the
+/// id) gives the whole ordering: the id first, or one term and the id.
+pub fn first_index_orders(terms: &[OrderTerm]) -> bool {
+    terms.first().is_none_or(|t| t.field.name == "id")
+        || terms.len() == 1
+        || (terms.len() == 2 && terms[1].field.name == "id")
+}
+
 pub fn complete_ordering(request: &ListRequest) -> Vec<OrderTerm> {
     let mut terms = request.ordering.clone();
     if terms.is_empty() {

@@ -6,7 +6,9 @@
 
 use serde::Serialize;
 
-use crate::params::{CountMode, ListRequest, PageRequest, ESTIMATED_COUNT_THRESHOLD};
+use crate::params::{
+    complete_ordering, first_index_orders, CountMode, ListRequest, PageRequest, ESTIMATED_COUNT_THRESHOLD,
+};
 use crate::sql::Source;
 
 /// Up to this many matches found by the postings are bound as an id array
@@ -228,15 +230,8 @@ pub fn numbered(request: &ListRequest, facts: &Facts) -> Plan {
 
 /// Whether a filter is on the column of the ordering's first term.
 fn filters_first_term(request: &ListRequest) -> bool {
-    let first = crate::params::complete_ordering(request)[0].field.column();
+    let first = complete_ordering(request)[0].field.column();
     request.filters.iter().any(|f| f.field.columns.contains(&first))
-}
-
-/// Whether the index of the ordering's first term (which holds the id)
-/// gives the whole ordering.
-fn first_index_orders(request: &ListRequest) -> bool {
-    let terms = crate::params::complete_ordering(request);
-    terms[0].field.name == "id" || terms.len() == 1 || (terms.len() == 2 && terms[1].field.name == "id")
 }
 
 /// How a keyset page is read: by the matches' number, counted only up to
@@ -250,7 +245,7 @@ pub fn keyset(request: &ListRequest, facts: &Facts) -> Plan {
         read => read,
     };
     let read = match (facts.projection && facts.conditions, facts.text_matches, facts.other_conditions) {
-        (false, _, _) if facts.projection && !first_index_orders(request) => grouped(Reading::Walk),
+        (false, _, _) if facts.projection && !first_index_orders(&complete_ordering(request)) => grouped(Reading::Walk),
         (false, _, _) => Reading::Walk,
         // Filtered on the ordering's first field: the matches lie together
         // in the ordering, where a walk may take long to reach.

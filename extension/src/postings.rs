@@ -77,7 +77,7 @@ pub enum Kind {
     /// the key; no contacts (`ColumnPostings::common_prefix`).
     Prefix,
     /// The contacts without a value (key ''), for columns divided into
-    /// groups (`group_kind`).
+    /// groups (`group_kind`) and every nullable column.
     Null,
     /// Every contact (field and key ''): a range over most buckets is every
     /// contact but the buckets outside it.
@@ -198,14 +198,26 @@ pub fn answers(filter: &Filter) -> bool {
 pub fn buckets_of(mut pairs: Vec<(i64, u32)>) -> Vec<(i64, Bitmap)> {
     pairs.sort_unstable();
     let total = pairs.len();
-    let mut groups: Vec<(i64, Vec<u32>)> = Vec::new();
+    cut_buckets(group_sorted(pairs), total)
+}
+
+/// Sorted `(key, id)` pairs as the ids of each key.
+pub fn group_sorted<K: PartialEq>(pairs: Vec<(K, u32)>) -> Vec<(K, Vec<u32>)> {
+    let mut groups: Vec<(K, Vec<u32>)> = Vec::new();
     for (key, id) in pairs {
         match groups.last_mut() {
             Some((last, ids)) if *last == key => ids.push(id),
             _ => groups.push((key, vec![id])),
         }
     }
-    cut_buckets(groups, total)
+    groups
+}
+
+/// The longest prefix of `a` that `b` starts with too (whole characters).
+pub fn shared_prefix<'a>(a: &'a str, b: &str) -> &'a str {
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let end = a.char_indices().nth(common).map_or(a.len(), |(i, _)| i);
+    &a[..end]
 }
 
 /// Cuts the contacts of each value, ascending by value, into buckets of
@@ -419,8 +431,7 @@ impl ColumnPostings {
         match &mut self.common_prefix {
             None => self.common_prefix = Some(lowered.to_string()),
             Some(prefix) if !lowered.starts_with(prefix.as_str()) => {
-                let common = prefix.chars().zip(lowered.chars()).take_while(|(a, b)| a == b).count();
-                let end = prefix.char_indices().nth(common).map_or(prefix.len(), |(i, _)| i);
+                let end = shared_prefix(prefix, lowered).len();
                 prefix.truncate(end);
             }
             Some(_) => {}

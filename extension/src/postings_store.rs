@@ -149,7 +149,7 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         let cut = match pairs.get_mut(i).and_then(Option::take) {
             Some(mut pairs) => {
                 pairs.sort_unstable();
-                Some(value_groups(pairs))
+                Some(postings::group_sorted(pairs))
             }
             None if spans && span_columns.contains(column) => postings.many_values(),
             None => None,
@@ -216,21 +216,7 @@ fn skipped_prefix(client: &SpiClient<'_>, schema: &str, column: &Column) -> SpiR
     let (Some(least), Some(greatest)) = (row.get::<String>(1)?, row.get::<String>(2)?) else {
         return Ok(None);
     };
-    let common = least.char_indices().zip(greatest.chars()).take_while(|((_, a), b)| a == b).count();
-    let end = least.char_indices().nth(common).map_or(least.len(), |(i, _)| i);
-    Ok(Some(least[..end].to_string()).filter(|p| !p.is_empty()))
-}
-
-/// Sorted `(value, id)` pairs as the contacts of each value.
-fn value_groups(pairs: Vec<(String, u32)>) -> Vec<(String, Vec<u32>)> {
-    let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
-    for (value, id) in pairs {
-        match groups.last_mut() {
-            Some((last, ids)) if *last == value => ids.push(id),
-            _ => groups.push((value, vec![id])),
-        }
-    }
-    groups
+    Ok(Some(postings::shared_prefix(&least, &greatest).to_string()).filter(|p| !p.is_empty()))
 }
 
 /// Whether the database sorts text in byte order, as the spans are cut

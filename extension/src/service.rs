@@ -433,15 +433,12 @@ fn group_rows(
     limit: u64,
 ) -> Result<Vec<ContactRow>, Failure> {
     let first = terms[0];
-    let seekable = matches!(
-        range,
-        None | Some(grouped::Range::Present | grouped::Range::Keys(None, None) | grouped::Range::Texts(None, None))
-    );
+    // Seeking on the first term's index works for every row, or every row
+    // with a value; not within a bucket's or a span's bounds.
     let mut context = slice_context(&first, range);
+    let seekable = context.bounds.is_empty();
     let request = slice_request(terms, limit);
     let window = Window::Offset { offset, limit };
-    // Seeking on the first term's index works for every row, or every row
-    // with a value; not within a bucket's range.
     let present = context.present.first().map(|c| format!("{} IS NOT NULL", Source::Projection.expr(c)));
     match set {
         grouped::Set::All => {

@@ -107,9 +107,7 @@ pub const MIN_OFFSET: u64 = 10_000;
 /// Whether seeking pays: a deep page, and terms after the first that its
 /// index (first term, id) does not hold.
 pub fn worth_it(terms: &[OrderTerm], offset: u64, min_offset: u64) -> bool {
-    offset >= min_offset
-        && terms.first().is_some_and(|t| t.field.name != "id")
-        && !(terms.len() == 2 && terms[1].field.name == "id")
+    offset >= min_offset && !crate::params::first_index_orders(terms)
 }
 
 #[cfg(test)]
