@@ -27,6 +27,7 @@ mod page;
 pub mod params;
 mod plan;
 mod postings;
+mod postings_build;
 mod postings_store;
 mod projection;
 mod service;

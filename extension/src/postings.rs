@@ -198,37 +198,23 @@ pub fn answers(filter: &Filter) -> bool {
 pub fn buckets_of(mut pairs: Vec<(i64, u32)>) -> Vec<(i64, Bitmap)> {
     pairs.sort_unstable();
     let total = pairs.len();
-    cut_buckets(group_sorted(pairs), total)
+    cut_sorted(pairs, total)
 }
 
-/// Sorted `(key, id)` pairs as the ids of each key.
-pub fn group_sorted<K: PartialEq>(pairs: Vec<(K, u32)>) -> Vec<(K, Vec<u32>)> {
-    let mut groups: Vec<(K, Vec<u32>)> = Vec::new();
-    for (key, id) in pairs {
-        match groups.last_mut() {
-            Some((last, ids)) if *last == key => ids.push(id),
-            _ => groups.push((key, vec![id])),
-        }
-    }
-    groups
-}
-
-/// The longest prefix of `a` that `b` starts with too (whole characters).
-pub fn shared_prefix<'a>(a: &'a str, b: &str) -> &'a str {
-    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
-    let end = a.char_indices().nth(common).map_or(a.len(), |(i, _)| i);
-    &a[..end]
-}
-
-/// Cuts the contacts of each value, ascending by value, into buckets of
-/// equal size as `buckets_of` does: `(first value, ids)`.
-pub fn cut_buckets<K>(groups: impl IntoIterator<Item = (K, Vec<u32>)>, total: usize) -> Vec<(K, Bitmap)> {
+/// Cuts `(key, id)` pairs sorted by key (`total` of them) into buckets of
+/// equal size, never splitting one key over two: a bucket takes whole keys
+/// while it holds fewer than its size. `(first key, ids)` ascending.
+/// (Keys are cheap to copy: borrowed text or integers.)
+pub fn cut_sorted<K: PartialEq + Copy>(pairs: impl IntoIterator<Item = (K, u32)>, total: usize) -> Vec<(K, Bitmap)> {
     let size = total.div_ceil(BUCKETS).clamp(1, MAX_BUCKET_SIZE);
     let mut buckets: Vec<(K, Vec<u32>)> = Vec::new();
-    for (key, ids) in groups {
+    let mut last: Option<K> = None;
+    for (key, id) in pairs {
+        let same_key = last == Some(key);
+        last = Some(key);
         match buckets.last_mut() {
-            Some((_, bucket)) if bucket.len() < size => bucket.extend(ids),
-            _ => buckets.push((key, ids)),
+            Some((_, ids)) if same_key || ids.len() < size => ids.push(id),
+            _ => buckets.push((key, vec![id])),
         }
     }
     buckets
@@ -240,6 +226,13 @@ pub fn cut_buckets<K>(groups: impl IntoIterator<Item = (K, Vec<u32>)>, total: us
             (lo, bitmap)
         })
         .collect()
+}
+
+/// The longest prefix of `a` that `b` starts with too (whole characters).
+pub fn shared_prefix<'a>(a: &'a str, b: &str) -> &'a str {
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let end = a.char_indices().nth(common).map_or(a.len(), |(i, _)| i);
+    &a[..end]
 }
 
 /// A column with more values than this is not divided by them: reading
@@ -292,10 +285,17 @@ pub fn unpack(mut packed: u64) -> String {
 /// Every distinct gram of 1..=`max` characters of an already lower-cased text.
 pub fn grams_of(lowered: &str, max: usize, out: &mut Vec<u64>) {
     out.clear();
-    let chars: Vec<char> = lowered.chars().collect();
-    for n in 1..=max.min(chars.len()) {
-        for window in chars.windows(n) {
-            out.push(pack(window));
+    // The last `max` characters, packed one by one: each position ends one
+    // gram of every length up to `max` (no buffer of characters per text).
+    let mut window = [0u64; MAX_GRAM];
+    let max = max.min(MAX_GRAM);
+    for (at, c) in lowered.chars().enumerate() {
+        window.rotate_right(1);
+        window[0] = c as u64;
+        let mut packed = 0u64;
+        for n in 0..max.min(at + 1) {
+            packed |= window[n] << (21 * n);
+            out.push(packed);
         }
     }
     out.sort_unstable();
@@ -372,23 +372,71 @@ pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 /// A posting's key with its bitmap.
 pub type Keyed = (String, Bitmap);
 
-/// The postings of one column under construction: ids appended per key
-/// (contacts come in ascending id order), made bitmaps at the end.
+/// The postings of one column under construction. Contacts come in
+/// ascending id order, so every posting is appended to (`Bitmap::try_push`)
+/// and never sorted. A column with values (`keep_value`) keeps each
+/// contact's value as a number; the postings of values and grams are made
+/// from them at the end (`finish`).
 #[derive(Default)]
 pub struct ColumnPostings {
-    grams: FastMap<u64, Vec<u32>>,
-    /// Value postings (columns with few values only), by value.
-    values: HashMap<String, Vec<u32>>,
-    /// Each value's lower-cased form (columns with few values), for the
-    /// grams `finish` derives from the values.
-    lowered: HashMap<String, String>,
+    /// Columns without values: each gram's contacts.
+    grams: FastMap<u64, Appender>,
+    /// Columns with values: each distinct value's number, its text, its
+    /// lower-cased form (empty when the column has no grams: gender), and
+    /// `(id, value number)` of every contact.
+    value_numbers: HashMap<String, u32>,
+    values: Vec<String>,
+    lowered: Vec<String>,
+    contacts: Vec<(u32, u32)>,
     scratch: Vec<u64>,
+    marked: String,
     /// The prefix every value (lower-cased) starts with (`CUST-` of every
     /// customer id): a pattern inside it matches every value.
     common_prefix: Option<String>,
     /// A prefix known before the pass to begin every value: the grams
     /// skip it (`with_prefix`).
     skipped: Option<String>,
+}
+
+/// What `ColumnPostings::finish` makes: value postings, gram postings (as
+/// text keys), and, when asked for and the column has more than
+/// `MAX_GROUPS` values, its spans (`Kind::Span`).
+pub struct Finished {
+    pub values: Vec<Keyed>,
+    pub grams: Vec<Keyed>,
+    pub spans: Option<Vec<Keyed>>,
+}
+
+/// A bitmap built from ids in ascending order: appended in blocks, since
+/// a bitmap checks its greatest id (a scan of a dense container) on every
+/// single append.
+#[derive(Default, Clone)]
+pub struct Appender {
+    bitmap: Bitmap,
+    pending: Vec<u32>,
+}
+
+impl Appender {
+    const BLOCK: usize = 1024;
+
+    /// Adds an id larger than every id added before.
+    pub fn push(&mut self, id: u32) {
+        self.pending.push(id);
+        if self.pending.len() >= Self::BLOCK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.bitmap.append(self.pending.drain(..)).expect("contacts come in ascending id order, each once");
+    }
+
+    /// The bitmap, in its most compact form.
+    pub fn finish(mut self) -> Bitmap {
+        self.flush();
+        self.bitmap.optimize();
+        self.bitmap
+    }
 }
 
 /// Stands for a column's common prefix in the grams of its values
@@ -438,20 +486,16 @@ impl ColumnPostings {
         }
         if keep_value {
             // The grams come from the values at the end (`finish`).
-            match self.values.get_mut(value) {
-                Some(ids) => ids.push(id),
-                None => {
-                    self.values.insert(value.to_string(), vec![id]);
-                    self.lowered.insert(value.to_string(), lowered.to_string());
-                }
-            }
+            let number = self.number_of(value, Some(lowered));
+            self.contacts.push((id, number));
             return;
         }
-        let marked;
         let text = match self.skipped.as_deref().and_then(|p| lowered.strip_prefix(p)) {
             Some(rest) => {
-                marked = format!("{PREFIX_MARK}{rest}");
-                marked.as_str()
+                self.marked.clear();
+                self.marked.push(PREFIX_MARK);
+                self.marked.push_str(rest);
+                self.marked.as_str()
             }
             None => lowered,
         };
@@ -463,23 +507,21 @@ impl ColumnPostings {
 
     /// Adds a contact's value of a column without grams (gender).
     pub fn add_value(&mut self, id: u32, value: &str) {
-        match self.values.get_mut(value) {
-            Some(ids) => ids.push(id),
-            None => {
-                self.values.insert(value.to_string(), vec![id]);
-            }
-        }
+        let number = self.number_of(value, None);
+        self.contacts.push((id, number));
     }
 
-    /// The contacts of each value in value order (byte order), when there
-    /// are more than `MAX_GROUPS` values: what `Kind::Span` is cut from.
-    pub fn many_values(&self) -> Option<Vec<(String, Vec<u32>)>> {
-        if self.values.len() <= MAX_GROUPS {
-            return None;
+    fn number_of(&mut self, value: &str, lowered: Option<&str>) -> u32 {
+        if let Some(number) = self.value_numbers.get(value) {
+            return *number;
         }
-        let mut values: Vec<(String, Vec<u32>)> = self.values.iter().map(|(v, ids)| (v.clone(), ids.clone())).collect();
-        values.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Some(values)
+        let number = self.values.len() as u32;
+        self.value_numbers.insert(value.to_string(), number);
+        self.values.push(value.to_string());
+        if let Some(lowered) = lowered {
+            self.lowered.push(lowered.to_string());
+        }
+        number
     }
 
     /// The prefix all values added share (lower-cased; may be empty).
@@ -487,30 +529,88 @@ impl ColumnPostings {
         self.common_prefix.as_deref()
     }
 
-    /// The value postings, then the gram postings (as text keys). On a
-    /// column with values, a gram's contacts are those of the values it is
-    /// in: copied once per value rather than appended once per contact
-    /// (names repeat a value for a thousand contacts), then sorted.
-    pub fn finish(mut self) -> (Vec<Keyed>, Vec<Keyed>) {
-        let bitmap = |ids: Vec<u32>| {
-            let mut bitmap = Bitmap::from_sorted_iter(ids).expect("ids are in ascending order");
-            bitmap.optimize();
-            bitmap
-        };
+    /// The postings. On a column with values, a contact's grams are those
+    /// of its value, found once per value (names repeat a value for a
+    /// thousand contacts). `spans`: cut the values into spans too.
+    pub fn finish(self, spans: bool) -> Finished {
+        let mut of_value = vec![Appender::default(); self.values.len()];
+        for &(id, number) in &self.contacts {
+            of_value[number as usize].push(id);
+        }
+        let of_value: Vec<Bitmap> = of_value.into_iter().map(Appender::finish).collect();
+        let mut grams: Vec<(u64, Bitmap)> = self.grams.into_iter().map(|(g, ids)| (g, ids.finish())).collect();
         if !self.lowered.is_empty() {
-            for (value, lowered) in &self.lowered {
-                grams_of(lowered, MAX_GRAM, &mut self.scratch);
-                let ids = &self.values[value];
-                for gram in &self.scratch {
-                    self.grams.entry(*gram).or_default().extend_from_slice(ids);
+            // Each value's grams as numbers, then every contact's id
+            // appended to the grams of its value.
+            let mut gram_numbers: FastMap<u64, u32> = FastMap::default();
+            let mut value_grams: Vec<Vec<u32>> = Vec::with_capacity(self.lowered.len());
+            let mut scratch = Vec::new();
+            for lowered in &self.lowered {
+                grams_of(lowered, MAX_GRAM, &mut scratch);
+                let numbers = scratch.iter().map(|g| {
+                    let next = gram_numbers.len() as u32;
+                    *gram_numbers.entry(*g).or_insert(next)
+                });
+                value_grams.push(numbers.collect());
+            }
+            let mut of_gram = vec![Appender::default(); gram_numbers.len()];
+            for &(id, number) in &self.contacts {
+                for gram in &value_grams[number as usize] {
+                    of_gram[*gram as usize].push(id);
                 }
             }
-            // A contact has one value: its id is in a gram's list once.
-            self.grams.values_mut().for_each(|ids| ids.sort_unstable());
+            let mut by_number: Vec<(u32, u64)> = gram_numbers.into_iter().map(|(g, n)| (n, g)).collect();
+            by_number.sort_unstable();
+            grams.extend(by_number.into_iter().map(|(_, g)| g).zip(of_gram.into_iter().map(Appender::finish)));
         }
-        let values = self.values.into_iter().map(|(v, ids)| (v, bitmap(ids))).collect();
-        let grams = self.grams.into_iter().map(|(g, ids)| (gram_key(g), bitmap(ids))).collect();
-        (values, grams)
+        let spans = (spans && self.values.len() > MAX_GROUPS).then(|| {
+            let mut order: Vec<usize> = (0..self.values.len()).collect();
+            order.sort_unstable_by(|a, b| self.values[*a].cmp(&self.values[*b]));
+            let pairs = order.iter().flat_map(|v| of_value[*v].iter().map(move |id| (*v, id)));
+            let cut = cut_sorted(pairs, self.contacts.len());
+            cut.into_iter().map(|(v, ids)| (self.values[v].clone(), ids)).collect()
+        });
+        Finished {
+            values: self.values.into_iter().zip(of_value).collect(),
+            grams: grams.into_iter().map(|(g, ids)| (gram_key(g), ids)).collect(),
+            spans,
+        }
+    }
+}
+
+/// `(text, id)` pairs, sorted by text in byte order, for the spans of a
+/// column without values (a text per contact: customer ids, phones). The
+/// texts share one buffer, and sorting compares a 16-byte key first.
+#[derive(Default)]
+pub struct TextPairs {
+    bytes: Vec<u8>,
+    /// (first 16 bytes big-endian, start, end, id)
+    entries: Vec<(u128, u32, u32, u32)>,
+}
+
+impl TextPairs {
+    pub fn push(&mut self, text: &str, id: u32) {
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(text.as_bytes());
+        let mut head = [0u8; 16];
+        let n = text.len().min(16);
+        head[..n].copy_from_slice(&text.as_bytes()[..n]);
+        self.entries.push((u128::from_be_bytes(head), start, self.bytes.len() as u32, id));
+    }
+
+    /// The spans of the texts (`cut_sorted`): `(first text, ids)`.
+    pub fn spans(mut self) -> Vec<Keyed> {
+        let bytes = &self.bytes;
+        let text = |start: u32, end: u32| &bytes[start as usize..end as usize];
+        // A shorter text that is a prefix of a longer one sorts first, as
+        // its key padded with zeros does (texts hold no NUL).
+        self.entries.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| text(a.1, a.2).cmp(text(b.1, b.2))).then(a.3.cmp(&b.3))
+        });
+        let total = self.entries.len();
+        let pairs = self.entries.iter().map(|e| (text(e.1, e.2), e.3));
+        let cut = cut_sorted(pairs, total);
+        cut.into_iter().map(|(t, ids)| (String::from_utf8_lossy(t).into_owned(), ids)).collect()
     }
 }
 
@@ -623,7 +723,7 @@ mod tests {
         column.add(1, "Ab", "ab", true);
         column.add(2, "B", "b", true);
         column.add(3, "Ab", "ab", true);
-        let (values, grams) = column.finish();
+        let Finished { values, grams, .. } = column.finish(false);
         let gram = |g: &str| grams.iter().find(|(k, _)| k == g).map(|(_, b)| b.iter().collect::<Vec<_>>());
         assert_eq!(gram("b"), Some(vec![1, 2, 3]));
         assert_eq!(gram("ab"), Some(vec![1, 3]));
@@ -637,7 +737,7 @@ mod tests {
         assert_eq!(ids.common_prefix(), Some(""));
         let mut many = ColumnPostings::default();
         many.add(9, "X1", "x1", false);
-        let (values, grams) = many.finish();
+        let Finished { values, grams, .. } = many.finish(false);
         assert!(values.is_empty());
         assert_eq!(grams.len(), 3);
     }
@@ -663,6 +763,79 @@ mod tests {
         let same = buckets_of(vec![(5, 1), (5, 2), (5, 3)]);
         assert_eq!(same.len(), 1);
         assert!(buckets_of(Vec::new()).is_empty());
+    }
+
+    /// The plain definition the build's grams must agree with.
+    fn reference_grams(text: &str) -> Vec<u64> {
+        let chars: Vec<char> = text.chars().collect();
+        let mut out: Vec<u64> = (1..=MAX_GRAM.min(chars.len())).flat_map(|n| chars.windows(n).map(pack)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn grams_are_every_piece_of_up_to_three_characters() {
+        let mut out = Vec::new();
+        for text in ["", "a", "ab", "abc", "abcd", "aaaa", "zoë-ü\u{10FFFF}x", "\u{1}0a1f"] {
+            grams_of(text, MAX_GRAM, &mut out);
+            assert_eq!(out, reference_grams(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_is_never_split_over_two_buckets() {
+        // 128 buckets of one pair for 128 keys; key 5 has 11 pairs.
+        let mut pairs: Vec<(i64, u32)> = (0..128).map(|i| (i as i64, i)).collect();
+        pairs.extend((200..210).map(|i| (5, i)));
+        pairs.sort_unstable();
+        let buckets = cut_sorted(pairs.iter().copied(), pairs.len());
+        let holding = |id: u32| buckets.iter().filter(|(_, ids)| ids.contains(id)).map(|(k, _)| *k).collect::<Vec<_>>();
+        assert_eq!(holding(5).len(), 1);
+        assert_eq!(holding(200), holding(5));
+        assert_eq!(holding(209), holding(5));
+        assert_eq!(buckets.iter().map(|(_, ids)| ids.len()).sum::<u64>(), pairs.len() as u64);
+    }
+
+    #[test]
+    fn text_pairs_sort_in_byte_order_beyond_their_key() {
+        let texts = ["CUST-00000000000B", "CUST-00000000000A", "b", "CUST-0000000000", "CUST-00000000000A", "B", "é"];
+        let mut pairs = TextPairs::default();
+        for (id, t) in texts.iter().enumerate() {
+            pairs.push(t, id as u32);
+        }
+        // One contact per span on so few contacts: the spans' first texts
+        // are the texts in order, a repeated text in one span.
+        let spans = pairs.spans();
+        let firsts: Vec<&str> = spans.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(firsts, ["B", "CUST-0000000000", "CUST-00000000000A", "CUST-00000000000B", "b", "é"]);
+        assert_eq!(spans[2].1.iter().collect::<Vec<_>>(), [1, 4]);
+    }
+
+    #[test]
+    fn values_bring_their_grams_and_spans() {
+        let distinct = MAX_GROUPS as u32 + 5;
+        let names: Vec<String> = (0..distinct + 10).map(|i| format!("N{}", i % distinct)).collect();
+        let mut column = ColumnPostings::default();
+        for (id, name) in names.iter().enumerate() {
+            column.add(id as u32, name, &name.to_lowercase(), true);
+        }
+        let finished = column.finish(true);
+        assert_eq!(finished.values.len(), distinct as usize);
+        for (gram, ids) in &finished.grams {
+            let want: Bitmap =
+                (0..names.len() as u32).filter(|i| names[*i as usize].to_lowercase().contains(gram.as_str())).collect();
+            assert_eq!(ids, &want, "{gram}");
+        }
+        let spans = finished.spans.expect("more values than MAX_GROUPS");
+        assert_eq!(spans.iter().map(|(_, ids)| ids.len()).sum::<u64>(), names.len() as u64);
+        assert!(spans.windows(2).all(|w| w[0].0 < w[1].0));
+        // Every contact lies in the span of the greatest first value not after its own.
+        for (id, name) in names.iter().enumerate() {
+            let span = spans.iter().rev().find(|(first, _)| first <= name).expect("a span");
+            assert!(span.1.contains(id as u32), "{name}");
+        }
+        assert!(ColumnPostings::default().finish(true).spans.is_none());
     }
 
     #[test]

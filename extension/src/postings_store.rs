@@ -1,6 +1,9 @@
 //! The postings on disk (see `postings`): built from the projection by
 //! `refresh`, read back as bitmaps by the request path. Runs through SPI;
-//! decides nothing about requests.
+//! decides nothing about requests. A build reads and writes here, on the
+//! backend's thread, while `postings_build` makes the postings on another.
+
+use std::sync::mpsc;
 
 use pgrx::datum::DatumWithOid;
 use pgrx::spi::{SpiClient, SpiResult};
@@ -8,7 +11,8 @@ use pgrx::spi::{SpiClient, SpiResult};
 use crate::db;
 use crate::fields::Column;
 use crate::objects::{DICTIONARY, FLAT};
-use crate::postings::{self, Bitmap, ColumnPostings, Kind, DIRTY, POSTING};
+use crate::postings::{self, Bitmap, Kind, DIRTY, POSTING};
+use crate::postings_build::{Batch, Builder, Layout, Output};
 
 /// Rows written per INSERT while building.
 const WRITE_BATCH: usize = 2000;
@@ -28,61 +32,28 @@ pub struct BuildReport {
     pub skipped: Option<&'static str>,
 }
 
-/// Posting rows waiting to be written.
-struct Writer<'a> {
-    schema: &'a str,
-    field: &'static str,
-    kind: Kind,
-    keys: Vec<String>,
-    bits: Vec<Vec<u8>>,
-    sizes: Vec<i64>,
-    report: &'a mut BuildReport,
-}
-
-impl<'a> Writer<'a> {
-    fn new(schema: &'a str, field: &'static str, kind: Kind, report: &'a mut BuildReport) -> Self {
-        Writer { schema, field, kind, keys: Vec::new(), bits: Vec::new(), sizes: Vec::new(), report }
-    }
-
-    /// Writes one posting at once.
-    fn write_one(mut self, client: &mut SpiClient<'_>, key: String, bitmap: &Bitmap) -> SpiResult<()> {
-        self.push(client, key, bitmap)?;
-        self.flush(client)
-    }
-
-    fn push(&mut self, client: &mut SpiClient<'_>, key: String, bitmap: &Bitmap) -> SpiResult<()> {
-        let bytes = postings::to_bytes(bitmap);
-        self.report.postings += 1;
-        self.report.ids += bitmap.len();
-        self.report.bytes += bytes.len() as u64;
-        self.keys.push(key);
-        self.bits.push(bytes);
-        self.sizes.push(bitmap.len() as i64);
-        if self.keys.len() >= WRITE_BATCH {
-            self.flush(client)?;
+/// Writes posting rows, `WRITE_BATCH` per INSERT.
+fn write(client: &mut SpiClient<'_>, schema: &str, output: Output, report: &mut BuildReport) -> SpiResult<()> {
+    let sql = format!(
+        "INSERT INTO {schema}.{POSTING} (field, kind, key, bits, n) \
+         SELECT $1, $2, unnest($3::text[]), unnest($4::bytea[]), unnest($5::int8[])"
+    );
+    let mut rows = output.rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let (mut keys, mut bits, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, bytes, n) in rows.by_ref().take(WRITE_BATCH) {
+            report.postings += 1;
+            report.ids += n as u64;
+            report.bytes += bytes.len() as u64;
+            keys.push(key);
+            bits.push(bytes);
+            sizes.push(n);
         }
-        Ok(())
-    }
-
-    fn flush(&mut self, client: &mut SpiClient<'_>) -> SpiResult<()> {
-        if self.keys.is_empty() {
-            return Ok(());
-        }
-        let sql = format!(
-            "INSERT INTO {}.{POSTING} (field, kind, key, bits, n) \
-             SELECT $1, $2, unnest($3::text[]), unnest($4::bytea[]), unnest($5::int8[])",
-            self.schema
-        );
-        let args: [DatumWithOid<'static>; 5] = [
-            self.field.into(),
-            self.kind.code().into(),
-            std::mem::take(&mut self.keys).into(),
-            std::mem::take(&mut self.bits).into(),
-            std::mem::take(&mut self.sizes).into(),
-        ];
+        let args: [DatumWithOid<'static>; 5] =
+            [output.field.into(), output.kind.code().into(), keys.into(), bits.into(), sizes.into()];
         client.update(sql.as_str(), None, &args)?;
-        Ok(())
     }
+    Ok(())
 }
 
 /// Frees the rows of the last fetch. SPI keeps every result until the
@@ -96,7 +67,9 @@ fn free_last_result() {
 
 /// Replaces every posting with a snapshot of the projection, and forgets
 /// the dirty contacts (the snapshot has them). One pass over the
-/// projection in id order, every pattern column at once. The caller holds a
+/// projection in id order, every pattern column at once: this thread reads
+/// batches of rows and hands them to the builder's thread, then writes
+/// what it makes, column by column, as it makes it. The caller holds a
 /// lock that keeps writers out of the projection meanwhile.
 pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildReport> {
     let started = std::time::Instant::now();
@@ -107,91 +80,50 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         return Ok(BuildReport { skipped: Some("contact ids beyond 2^32"), ..BuildReport::default() });
     }
     let columns = postings::pattern_columns();
-    let value_columns = postings::value_columns();
-    let bucket_columns = postings::bucket_columns();
-    let mut built: Vec<ColumnPostings> = Vec::new();
-    for column in columns.iter().chain(&value_columns) {
-        built.push(match skipped_prefix(client, schema, column)? {
-            Some(prefix) => ColumnPostings::with_prefix(prefix),
-            None => ColumnPostings::default(),
+    let mut skipped = Vec::new();
+    for column in &columns {
+        skipped.push(skipped_prefix(client, schema, column)?);
+    }
+    let layout = Layout {
+        columns,
+        value_columns: postings::value_columns(),
+        bucket_columns: postings::bucket_columns(),
+        skipped,
+        spans: spans_are_ordered(client)?,
+    };
+    let mut report = BuildReport::default();
+    let select = select_sql(schema, &layout);
+    let (layout_slots, layout_keys) = (layout.text_slots(), layout.bucket_columns.len());
+    std::thread::scope(|scope| -> SpiResult<()> {
+        // Two batches in flight at most: memory stays bounded.
+        let (batches, inbox) = mpsc::sync_channel::<Option<Batch>>(2);
+        let (outbox, outputs) = mpsc::sync_channel::<Output>(4);
+        let builder = spawn_without_signals(scope, move || {
+            let mut builder = Builder::new(layout);
+            // `None` ends the rows; a closed channel means the reader
+            // failed, and nothing more is built.
+            while let Ok(batch) = inbox.recv() {
+                match batch {
+                    Some(batch) => builder.add(&batch),
+                    None => return builder.finish(|output| outbox.send(output).is_ok()),
+                }
+            }
         });
-    }
-    let mut keyed: Vec<Vec<(i64, u32)>> = bucket_columns.iter().map(|_| Vec::new()).collect();
-    let all: Vec<&Column> = columns.iter().chain(&value_columns).chain(&bucket_columns).collect();
-    let mut nulls: Vec<Vec<u32>> = all.iter().map(|_| Vec::new()).collect();
-    let mut everyone = Bitmap::new();
-    // Spans of pattern columns without value postings: from their (value,
-    // id) pairs; of those with many values: from the value postings.
-    let spans = spans_are_ordered(client)?;
-    let span_columns = postings::span_columns();
-    let mut pairs: Vec<Option<Vec<(String, u32)>>> =
-        columns.iter().map(|c| (spans && !c.few_values && span_columns.contains(c)).then(Vec::new)).collect();
-    read_all(
-        client,
-        schema,
-        &Read { columns: &columns, value_columns: &value_columns, bucket_columns: &bucket_columns },
-        &mut Pass {
-            built: &mut built,
-            keyed: &mut keyed,
-            pairs: &mut pairs,
-            nulls: &mut nulls,
-            everyone: &mut everyone,
-        },
-    )?;
-    everyone.optimize();
-    let mut report = BuildReport { read_ms: started.elapsed().as_millis() as u64, ..BuildReport::default() };
-    for (i, (column, postings)) in columns.iter().chain(&value_columns).zip(built).enumerate() {
-        let field = column.output_key();
-        let prefix = postings.common_prefix().filter(|p| !p.is_empty()).map(str::to_string);
-        if let Some(prefix) = prefix {
-            Writer::new(schema, field, Kind::Prefix, &mut report).write_one(client, prefix, &Bitmap::new())?;
+        let shape = (layout_slots, layout_keys);
+        read_all(client, &select, shape, &mut |batch| {
+            // The builder only stops early by panicking (seen at join).
+            let _ = batches.send(Some(batch));
+        })?;
+        let _ = batches.send(None);
+        report.read_ms = started.elapsed().as_millis() as u64;
+        for output in outputs.iter() {
+            write(client, schema, output, &mut report)?;
         }
-        let cut = match pairs.get_mut(i).and_then(Option::take) {
-            Some(mut pairs) => {
-                pairs.sort_unstable();
-                Some(postings::group_sorted(pairs))
-            }
-            None if spans && span_columns.contains(column) => postings.many_values(),
-            None => None,
-        };
-        if let Some(groups) = cut {
-            let total = groups.iter().map(|(_, ids)| ids.len()).sum();
-            let mut writer = Writer::new(schema, field, Kind::Span, &mut report);
-            for (first, bitmap) in postings::cut_buckets(groups, total) {
-                writer.push(client, first, &bitmap)?;
-            }
-            writer.flush(client)?;
+        if let Err(panic) = builder.join() {
+            std::panic::resume_unwind(panic);
         }
-        let (values, grams) = postings.finish();
-        for (kind, keyed) in [(Kind::Value, values), (Kind::Gram, grams)] {
-            let mut writer = Writer::new(schema, field, kind, &mut report);
-            for (key, bitmap) in keyed {
-                writer.push(client, key, &bitmap)?;
-            }
-            writer.flush(client)?;
-        }
-    }
-    for (column, pairs) in bucket_columns.iter().zip(keyed) {
-        let field = column.output_key();
-        let mut writer = Writer::new(schema, field, Kind::Bucket, &mut report);
-        for (lo, bitmap) in postings::buckets_of(pairs) {
-            writer.push(client, lo.to_string(), &bitmap)?;
-        }
-        writer.flush(client)?;
-    }
-    // Every contact: the ids the pass read.
-    Writer::new(schema, "", Kind::All, &mut report).write_one(client, String::new(), &everyone)?;
-    // The contacts without a value of each column the groups divide or split.
-    // (The groups also split an undivided nullable column in two: its NULLs
-    // and the rest, `grouped::GroupKey::Present`.)
-    for (column, ids) in all.iter().zip(nulls) {
-        if !column.nullable && postings::group_kind(column).is_none() {
-            continue;
-        }
-        let field = column.output_key();
-        let bitmap = Bitmap::from_sorted_iter(ids).expect("ids are read in ascending order");
-        Writer::new(schema, field, Kind::Null, &mut report).write_one(client, String::new(), &bitmap)?;
-    }
+        Ok(())
+    })?;
     // Only a finished build serves requests (see `present`).
     client.update(
         format!("INSERT INTO {schema}.{POSTING} (field, kind, key, bits, n) VALUES {BUILT_MARKER}").as_str(),
@@ -247,69 +179,65 @@ pub fn span_sizes(client: &SpiClient<'_>, column: &Column) -> SpiResult<Vec<(Str
 /// version's grams) is not read, and `crm.refresh_postings()` replaces it.
 const BUILT_MARKER: &str = "('', 'built', 'grams3-spans-prefix', '', 0)";
 
-/// The columns one pass reads.
-struct Read<'a> {
-    columns: &'a [Column],
-    value_columns: &'a [Column],
-    bucket_columns: &'a [Column],
-}
-
-/// What one pass collects, per column of `Read`.
-struct Pass<'a> {
-    built: &'a mut [ColumnPostings],
-    keyed: &'a mut [Vec<(i64, u32)>],
-    /// `(value, id)` of the columns cut into spans from them.
-    pairs: &'a mut [Option<Vec<(String, u32)>>],
-    nulls: &'a mut [Vec<u32>],
-    everyone: &'a mut Bitmap,
+/// Runs `work` on a thread of its own that no signal reaches: PostgreSQL
+/// handles its signals (cancel, latch wake-ups) on the backend's thread.
+fn spawn_without_signals<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    work: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    // SAFETY: plain libc calls on sigset_t values owned here; the thread
+    // inherits the blocked mask, and the backend's own is restored at once.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut before: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut before);
+        let handle = scope.spawn(work);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &before, std::ptr::null_mut());
+        handle
+    }
 }
 
 /// Every contact's posting columns in id order: pattern columns as stored
 /// and lower-cased, value columns as stored, range columns as sort keys.
-fn read_all(client: &SpiClient<'_>, schema: &str, read: &Read<'_>, pass: &mut Pass<'_>) -> SpiResult<()> {
-    let mut select: Vec<String> = read.columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
-    select.extend(read.value_columns.iter().map(|c| c.output_key().to_string()));
-    select.extend(read.bucket_columns.iter().map(postings::sort_key_sql));
-    let sql = format!("SELECT id, {} FROM {schema}.{FLAT} ORDER BY id", select.join(", "));
-    let Pass { built, keyed, pairs, nulls, everyone } = pass;
-    let mut cursor = client.open_cursor(sql.as_str(), &[]);
-    let values_at = 2 + 2 * read.columns.len();
-    let keys_at = values_at + read.value_columns.len();
+fn select_sql(schema: &str, layout: &Layout) -> String {
+    let mut select: Vec<String> = layout.columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
+    select.extend(layout.value_columns.iter().map(|c| c.output_key().to_string()));
+    select.extend(layout.bucket_columns.iter().map(postings::sort_key_sql));
+    format!("SELECT id, {} FROM {schema}.{FLAT} ORDER BY id", select.join(", "))
+}
+
+/// Reads the rows of `select_sql` in batches, copied out of the backend's
+/// memory, and hands each to `send`. `(texts, keys)`: the row's columns
+/// after the id.
+fn read_all(
+    client: &SpiClient<'_>,
+    sql: &str,
+    (texts_n, keys_n): (usize, usize),
+    send: &mut dyn FnMut(Batch),
+) -> SpiResult<()> {
+    let mut cursor = client.open_cursor(sql, &[]);
     loop {
         let table = cursor.fetch(READ_BATCH)?;
         if table.is_empty() {
             break;
         }
+        let mut batch = Batch::default();
+        let mut texts: Vec<Option<&str>> = Vec::new();
+        let mut keys: Vec<Option<i64>> = Vec::new();
         for row in table {
             let Some(id) = row.get::<i64>(1)?.and_then(postings::member) else { continue };
-            everyone.insert(id);
-            for (i, column) in read.columns.iter().enumerate() {
-                let value = row.get::<&str>(2 + 2 * i)?;
-                let lowered = row.get::<&str>(3 + 2 * i)?;
-                if let (Some(value), Some(lowered)) = (value, lowered) {
-                    if let Some(pairs) = &mut pairs[i] {
-                        pairs.push((value.to_string(), id));
-                    }
-                    built[i].add(id, value, lowered, column.few_values);
-                } else {
-                    nulls[i].push(id);
-                }
+            texts.clear();
+            keys.clear();
+            for at in 2..2 + texts_n {
+                texts.push(row.get::<&str>(at)?);
             }
-            for i in 0..read.value_columns.len() {
-                if let Some(value) = row.get::<&str>(values_at + i)? {
-                    built[read.columns.len() + i].add_value(id, value);
-                } else {
-                    nulls[read.columns.len() + i].push(id);
-                }
+            for at in 2 + texts_n..2 + texts_n + keys_n {
+                keys.push(row.get::<i64>(at)?);
             }
-            for (i, pairs) in keyed.iter_mut().enumerate() {
-                if let Some(key) = row.get::<i64>(keys_at + i)? {
-                    pairs.push((key, id));
-                } else {
-                    nulls[read.columns.len() + read.value_columns.len() + i].push(id);
-                }
-            }
+            batch.push(id, texts.iter().copied(), &keys);
         }
+        send(batch);
         free_last_result();
         // A build reads the whole projection: let a cancel through.
         pgrx::check_for_interrupts!();
