@@ -373,8 +373,8 @@ pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 pub type Keyed = (String, Bitmap);
 
 /// The postings of one column under construction. Contacts come in
-/// ascending id order, so every posting is appended to (`Bitmap::try_push`)
-/// and never sorted. A column with values (`keep_value`) keeps each
+/// ascending id order, so every posting is appended to (`Appender`) and
+/// never sorted. A column with values (`keep_value`) keeps each
 /// contact's value as a number; the postings of values and grams are made
 /// from them at the end (`finish`).
 #[derive(Default)]
@@ -544,7 +544,7 @@ impl ColumnPostings {
             // appended to the grams of its value.
             let mut gram_numbers: FastMap<u64, u32> = FastMap::default();
             let mut value_grams: Vec<Vec<u32>> = Vec::with_capacity(self.lowered.len());
-            let mut scratch = Vec::new();
+            let mut scratch = self.scratch;
             for lowered in &self.lowered {
                 grams_of(lowered, MAX_GRAM, &mut scratch);
                 let numbers = scratch.iter().map(|g| {

@@ -6,6 +6,7 @@
 //! writing overlap).
 
 use crate::fields::Column;
+use crate::objects::FLAT;
 use crate::postings::{self, Appender, Bitmap, ColumnPostings, Keyed, Kind, TextPairs};
 
 /// What a build reads, per contact: each pattern column as stored and
@@ -25,6 +26,20 @@ impl Layout {
     /// Text slots per row: two per pattern column, one per value column.
     pub fn text_slots(&self) -> usize {
         2 * self.columns.len() + self.value_columns.len()
+    }
+
+    /// The columns a row has after its id: `(texts, sort keys)`.
+    pub fn row_shape(&self) -> (usize, usize) {
+        (self.text_slots(), self.bucket_columns.len())
+    }
+
+    /// The rows, in id order: the id, the texts in slot order, the sort
+    /// keys (`postings::sort_key_sql`).
+    pub fn select_sql(&self, schema: &str) -> String {
+        let mut select: Vec<String> = self.columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
+        select.extend(self.value_columns.iter().map(|c| c.output_key().to_string()));
+        select.extend(self.bucket_columns.iter().map(postings::sort_key_sql));
+        format!("SELECT id, {} FROM {schema}.{FLAT} ORDER BY id", select.join(", "))
     }
 }
 

@@ -92,8 +92,7 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         spans: spans_are_ordered(client)?,
     };
     let mut report = BuildReport::default();
-    let select = select_sql(schema, &layout);
-    let (layout_slots, layout_keys) = (layout.text_slots(), layout.bucket_columns.len());
+    let (select, shape) = (layout.select_sql(schema), layout.row_shape());
     std::thread::scope(|scope| -> SpiResult<()> {
         // Two batches in flight at most: memory stays bounded.
         let (batches, inbox) = mpsc::sync_channel::<Option<Batch>>(2);
@@ -109,7 +108,6 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
                 }
             }
         });
-        let shape = (layout_slots, layout_keys);
         read_all(client, &select, shape, &mut |batch| {
             // The builder only stops early by panicking (seen at join).
             let _ = batches.send(Some(batch));
@@ -198,18 +196,9 @@ fn spawn_without_signals<'scope, T: Send + 'scope>(
     }
 }
 
-/// Every contact's posting columns in id order: pattern columns as stored
-/// and lower-cased, value columns as stored, range columns as sort keys.
-fn select_sql(schema: &str, layout: &Layout) -> String {
-    let mut select: Vec<String> = layout.columns.iter().map(|c| format!("{0}, lower({0})", c.output_key())).collect();
-    select.extend(layout.value_columns.iter().map(|c| c.output_key().to_string()));
-    select.extend(layout.bucket_columns.iter().map(postings::sort_key_sql));
-    format!("SELECT id, {} FROM {schema}.{FLAT} ORDER BY id", select.join(", "))
-}
-
-/// Reads the rows of `select_sql` in batches, copied out of the backend's
-/// memory, and hands each to `send`. `(texts, keys)`: the row's columns
-/// after the id.
+/// Reads the rows of `Layout::select_sql` in batches, copied out of the
+/// backend's memory, and hands each to `send`. `(texts, keys)`: the row's
+/// columns after the id (`Layout::row_shape`).
 fn read_all(
     client: &SpiClient<'_>,
     sql: &str,
