@@ -1,5 +1,5 @@
 -- The CRM contacts schema, exactly as the Django version creates it
--- (../shared/SPEC.md §1): same table names, column names, types and
+-- (docs/compatibility.md, "Schema"): same table names, column names, types and
 -- nullability, so the service can run against a database Django created.
 --
 -- The tables belong to the application, not to the crm_contacts extension:

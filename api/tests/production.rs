@@ -71,7 +71,7 @@ async fn the_openapi_description_lists_every_parameter_the_extension_accepts() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     // Every documented parameter is accepted (none is a 400 "unknown"), and
-    // a sample of SPEC §3's are there.
+    // a sample of the original's (docs/compatibility.md) are there.
     for name in ["relationship__last_activity__lt", "address__city_code__icontains", "name", "cursor", "page_size"] {
         assert!(parameters.contains(&name), "{name}");
     }

@@ -103,7 +103,10 @@ pub fn scenario_chart(path: &Path, run: &RunResults) -> Result<()> {
     let originals = rows.iter().filter_map(|(id, _)| original::figures(id)).flatten();
     let (lo, hi) = log_range(p50s.chain(originals), 0.1);
     let mut chart = ChartBuilder::on(&left)
-        .caption("p50 ms (pagination: avg per page), log scale; black tick: the original (SPEC §5)", (FONT, 20))
+        .caption(
+            "p50 ms (pagination: avg per page), log scale; black tick: the original (docs/compatibility.md)",
+            (FONT, 20),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(290)
@@ -196,7 +199,7 @@ pub fn scenario_chart(path: &Path, run: &RunResults) -> Result<()> {
     let caption = if measured_baseline {
         "speed-up over baseline (this run), log scale"
     } else {
-        "speed-up over the original's baseline (SPEC §5), log scale"
+        "speed-up over the original's baseline (docs/compatibility.md), log scale"
     };
     let mut chart = ChartBuilder::on(&right)
         .caption(caption, (FONT, 20))

@@ -15,7 +15,7 @@ pub enum Via {
     Sql,
 }
 
-/// Measures crm-contacts the way the original's benchmark did (SPEC §5)
+/// Measures crm-contacts the way the original's benchmark did (docs/compatibility.md, "Benchmark")
 /// over every index variant in one run, and beyond: plans, query counts,
 /// page-number against cursor pagination, HTTP against SQL.
 #[derive(Clone, Debug, Parser)]

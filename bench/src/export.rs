@@ -1,4 +1,4 @@
-//! The result files, with the original's names (SPEC §5):
+//! The result files, with the original's names (docs/compatibility.md, "Benchmark"):
 //! `benchmark_results_<ts>.json|.csv`, `pagination_report_page_size_<n>_<ts>.json|.csv`
 //! (charts: see `charts`, the report: `report`).
 

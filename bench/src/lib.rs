@@ -1,4 +1,4 @@
-//! The crm-contacts benchmark: the original's scenarios (SPEC §5) over every
+//! The crm-contacts benchmark: the original's scenarios (docs/compatibility.md, "Benchmark") over every
 //! index variant in one run, through the HTTP API or straight through the
 //! SQL function, with plans, query counts and page-number against cursor
 //! pagination; results as the original's files plus charts and a report.

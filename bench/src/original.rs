@@ -1,4 +1,4 @@
-//! The original's recorded figures (SPEC §5: 3,000,000 contacts, its own
+//! The original's recorded figures (docs/compatibility.md, "Benchmark": 3,000,000 contacts, its own
 //! machine, ms), to put next to ours.
 
 /// The original's variants, in its column order.
@@ -55,6 +55,33 @@ pub fn pagination(variant: &str) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The figures' table in docs/compatibility.md, row by row: the eleven
+    /// scenarios in `FIGURES` order, then pagination "avg / max".
+    #[test]
+    fn the_documented_figures_are_these() {
+        let doc = include_str!("../../docs/compatibility.md");
+        let table = doc.split("| test | baseline | indexed | \"trgm\" |").nth(1).expect("the figures' table");
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| l.trim_matches('|').split('|').map(str::trim).skip(1).collect())
+            .collect();
+        assert_eq!(rows.len(), FIGURES.len() + 1);
+        for (row, (id, figures)) in rows.iter().zip(FIGURES) {
+            let documented: Vec<f64> = row.iter().map(|c| c.parse().expect("a number")).collect();
+            assert_eq!(documented, figures, "{id}");
+        }
+        let pagination: Vec<(f64, f64)> = rows[FIGURES.len()]
+            .iter()
+            .map(|c| {
+                let (avg, max) = c.split_once(" / ").expect("avg / max");
+                (avg.parse().unwrap(), max.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(pagination, PAGINATION);
+    }
 
     #[test]
     fn figures_by_scenario_and_variant() {

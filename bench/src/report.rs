@@ -86,7 +86,7 @@ pub fn render(run: &RunResults, files: &OutputFiles, charts: bool) -> String {
     let _ = writeln!(out, "## Against the original (p50 ms; pagination rows: avg per page)\n");
     let _ = writeln!(
         out,
-        "The original's figures are SPEC §5's (3,000,000 contacts, its own machine; its \"trgm\" had no \
+        "The original's figures are those of docs/compatibility.md (3,000,000 contacts, its own machine; its \"trgm\" had no \
          trigram index). Every request of the original cost {} queries.\n",
         original::QUERIES_PER_REQUEST
     );

@@ -1,4 +1,4 @@
-//! What is measured: the original's scenarios (SPEC §5) with the sample
+//! What is measured: the original's scenarios (docs/compatibility.md, "Benchmark") with the sample
 //! values drawn from the data, detail and stats, and the pages of the
 //! pagination sampling.
 
@@ -85,7 +85,7 @@ pub struct Scenario {
     pub id: String,
     /// The original's test name.
     pub group: String,
-    /// For tables and charts (the row names of SPEC §5).
+    /// For tables and charts (the row names of docs/compatibility.md, "Benchmark").
     pub label: String,
     pub requests: Vec<Request>,
 }

@@ -2,7 +2,7 @@
 //! SQL runs: parameter parsing (`params::normalize` +
 //! `params::parse_list_request`) and SQL building (`sql::count_query`,
 //! `sql::page_queries`, `sql::probe_query`) for the original's benchmark
-//! scenarios (SPEC §5), on the joined tables and on the projection with the
+//! scenarios (docs/compatibility.md, "Benchmark"), on the joined tables and on the projection with the
 //! dictionary's resolutions of the patterns.
 //!
 //! `cargo bench -p crm_contacts` (add `-- --quick` for a short run).

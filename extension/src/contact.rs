@@ -32,7 +32,7 @@ pub fn push_json_string(out: &mut String, s: &str) {
     }
 }
 
-/// Appends `{"id": …, …, "last_activity": …}` with SPEC §3's keys in order.
+/// Appends `{"id": …, …, "last_activity": …}` with the original's keys in order (docs/compatibility.md, "HTTP API").
 pub fn write_json(out: &mut String, row: &[Cell]) {
     debug_assert_eq!(row.len(), fields::CONTACT.len());
     out.push('{');

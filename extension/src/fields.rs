@@ -17,7 +17,7 @@ pub enum Table {
 impl Table {
     pub const ALL: [Table; 3] = [Table::Appuser, Table::Address, Table::Relationship];
 
-    /// Table name as Django created it (SPEC §1).
+    /// Table name as Django created it (docs/compatibility.md, "Schema").
     pub const fn name(self) -> &'static str {
         match self {
             Table::Appuser => "appuser",
@@ -137,7 +137,7 @@ pub const R_POINTS: Column = col(R, "points", Int, true);
 pub const R_CREATED: Column = col(R, "created", Timestamp, true);
 pub const R_LAST_ACTIVITY: Column = col(R, "last_activity", Timestamp, true);
 
-/// One key of the `<contact>` JSON object (SPEC §3), in output order.
+/// One key of the `<contact>` JSON object (docs/compatibility.md, "HTTP API"), in output order.
 #[derive(Clone, Copy, Debug)]
 pub struct OutputField {
     pub key: &'static str,
@@ -264,7 +264,7 @@ const fn field(
     Field { name, columns, lookups, orderable, searchable }
 }
 
-/// Every field of the query language (SPEC §3: filters, ordering, search).
+/// Every field of the query language (docs/compatibility.md, "HTTP API": filters, ordering, search).
 pub const FIELDS: &[Field] = &[
     //     name                          columns             lookups       order  search
     field("id", &[U_ID], EXACT, true, false),
@@ -366,7 +366,7 @@ mod tests {
         }
         assert!(!params.iter().any(|x| x == "first_name"), "first_name has no exact lookup");
         assert!(!params.iter().any(|x| x == "birthday__gt"));
-        // 17 fields of SPEC §3 with their lookups, plus name.
+        // The original's 17 fields with their lookups, plus name.
         assert_eq!(params.len(), 1 + 1 + 1 + 1 + 1 + 2 + 5 + 3 + 5 + 1 + 2 + 2 + 2 + 2 + 5 + 5 + 5 + 1);
     }
 

@@ -1,14 +1,14 @@
-//! Index variants (SPEC §2), defined once and switched at run time.
+//! Index variants (docs/compatibility.md, "Index variants"), defined once and switched at run time.
 //!
 //! - `baseline`: the schema's own keys and the foreign-key index, nothing else;
-//! - `indexed`: SPEC's eight B-tree indexes on the application tables;
+//! - `indexed`: the original's eight B-tree indexes on the application tables;
 //! - `trgm`: `indexed` plus the projection (`projection.rs`) with its indexes:
 //!   trigram GIN indexes for the text columns with many values and on the
 //!   dictionary that resolves the columns with few values (this is where
 //!   the queries run, so this is where trigram indexes serve), an index per
 //!   column with few values that filters or searches, covering the default
 //!   ordering so that counts and pages are index-only, and indexes for the
-//!   orderings and filters of SPEC §5's scenarios;
+//!   orderings and filters of the original's benchmark scenarios (docs/compatibility.md);
 //! - `full`: `trgm` plus an index for every other ordering field, so that
 //!   any ordering is index-driven (more to build and to maintain).
 //!
@@ -157,7 +157,7 @@ pub fn drop_index_sql(schema: &str, name: &str) -> String {
     format!("DROP INDEX IF EXISTS {}.{}", quote_ident(schema), quote_ident(name))
 }
 
-/// SPEC's `indexed` list, on the application tables.
+/// The original's `indexed` list (docs/compatibility.md), on the application tables.
 fn spec_indexes() -> Vec<IndexDef> {
     use Method::Btree;
     use Variant::{Indexed, Trgm};
@@ -183,12 +183,12 @@ fn projection_indexes() -> Vec<IndexDef> {
     let flat = objects::FLAT;
     let default_order = fields::DEFAULT_ORDERING.column().output_key();
     let mut defs = vec![IndexDef::new(flat, Btree, &[default_order, "id"], trgm)];
-    // The orderings of SPEC §5's scenarios.
+    // The orderings of the original's benchmark scenarios (docs/compatibility.md).
     for key in ["points", "last_activity"] {
         defs.push(IndexDef::new(flat, Btree, &[key, "id"], trgm));
     }
     defs.push(IndexDef::new(flat, Btree, &["country", "city"], trgm));
-    // SPEC §5's multi-filter scenarios (country, gender, points, ordered by
+    // The original's multi-filter scenarios (country, gender, points, ordered by
     // the default or by last activity), counted and paged index-only.
     defs.push(IndexDef::covering(
         flat,

@@ -378,7 +378,7 @@ async fn variants_switch_at_run_time_and_report_themselves() {
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["variant"], "trgm");
     let names = managed_index_names(client, &sandbox.schema).await;
-    // SPEC's eight, then the projection's 14: the scenarios' orderings and
+    // The original's eight, then the projection's 14: the scenarios' orderings and
     // filters, address_id, the columns with few values, phone_number (exact
     // lookups) and the dictionary's trigram index; patterns themselves are
     // answered by the postings, which need no index.

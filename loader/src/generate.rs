@@ -1,4 +1,4 @@
-//! Row generation with the distribution of SPEC §4, as pure functions of
+//! Row generation with the distribution of docs/compatibility.md, "Data", as pure functions of
 //! (seed, reference time, id): no database, no clock, no shared state.
 //!
 //! Every row draws from its own ChaCha8 stream, selected by the row's kind and
@@ -16,7 +16,7 @@ use rand::{RngExt, SeedableRng};
 
 use crate::ids::{self, IdBlock};
 
-/// Column widths of the schema (SPEC §1), in characters.
+/// Column widths of the schema (docs/compatibility.md, "Schema"), in characters.
 pub mod limits {
     pub const STREET: usize = 255;
     pub const STREET_NUMBER: usize = 50;

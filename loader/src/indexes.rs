@@ -1,4 +1,4 @@
-//! The index variant (SPEC §2) around a bulk load, and finishing statements
+//! The index variant (docs/compatibility.md, "Index variants") around a bulk load, and finishing statements
 //! (the projection, index builds, ANALYZE) run over several connections at once.
 //!
 //! The crm_contacts extension says which variant is active and which of its

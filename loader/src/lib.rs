@@ -1,5 +1,5 @@
 //! The crm-contacts bulk loader: fills `address`, `appuser` and
-//! `customer_relationship` with the original's synthetic dataset (SPEC §4),
+//! `customer_relationship` with the original's synthetic dataset (docs/compatibility.md, "Data"),
 //! reproducibly from a seed, with binary COPY.
 //!
 //! - [`generate`]: rows as pure functions of (seed, reference time, id);
