@@ -174,7 +174,24 @@ setup_database() {
         -c "RESET ROLE" \
         -c "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public" \
         -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public" \
-        -c "CREATE EXTENSION IF NOT EXISTS crm_contacts"
+        -c "CREATE EXTENSION IF NOT EXISTS crm_contacts" \
+        -c "$(write_functions_sql "ALTER FUNCTION %s OWNER TO \"$DB_USER\"")"
+}
+
+# Runs a statement for each of the extension's write functions (the SECURITY
+# DEFINER ones: crm.create_contact, ...), found in the catalog. `%s` is the
+# function's signature.
+write_functions_sql() {
+    cat <<EOF
+DO \$\$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN SELECT oid FROM pg_proc WHERE pronamespace = 'crm'::regnamespace AND prosecdef LOOP
+        EXECUTE format('$1', f);
+    END LOOP;
+END
+\$\$
+EOF
 }
 
 setup_roles() {
@@ -217,7 +234,9 @@ allow_local_admin() {
 
 # The API's role may read the application's tables (and the projection the
 # owner creates later: default privileges) and execute the extension's
-# functions (granted to PUBLIC); it may not write, nor create anything.
+# functions (granted to PUBLIC); it may not write the tables, nor create
+# anything: it writes through the write functions, which run as the tables'
+# owner and are granted to it alone.
 grant_api_role() {
     local db=$1
     psql_admin -d "$db" \
@@ -225,7 +244,8 @@ grant_api_role() {
         -c "GRANT USAGE ON SCHEMA public TO \"$API_USER\"" \
         -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC" \
         -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"$API_USER\"" \
-        -c "ALTER DEFAULT PRIVILEGES FOR ROLE \"$DB_USER\" IN SCHEMA public GRANT SELECT ON TABLES TO \"$API_USER\""
+        -c "ALTER DEFAULT PRIVILEGES FOR ROLE \"$DB_USER\" IN SCHEMA public GRANT SELECT ON TABLES TO \"$API_USER\"" \
+        -c "$(write_functions_sql "GRANT EXECUTE ON FUNCTION %s TO \"$API_USER\"")"
 }
 
 # Adds to .env the settings it lacks; values already there (edited by

@@ -8,8 +8,13 @@ use std::collections::BTreeMap;
 pub enum ErrorClass {
     /// Bad parameters: SQLSTATE 22023 (invalid_parameter_value), HTTP 400.
     BadRequest,
-    /// Page or cursor out of range: SQLSTATE P0002 (no_data_found), HTTP 404.
+    /// Page or cursor out of range, no such contact: SQLSTATE P0002
+    /// (no_data_found), HTTP 404.
     NotFound,
+    /// A write's If-Match names a version that is no longer the contact's:
+    /// SQLSTATE 40001 (serialization_failure, the conflict of optimistic
+    /// concurrency), HTTP 412.
+    PreconditionFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +29,12 @@ pub enum QueryError {
     /// A cursor that is malformed or was made for another ordering (DRF's wording).
     #[error("Invalid cursor")]
     InvalidCursor,
+    /// A write to a contact that does not exist (DRF's wording).
+    #[error("No AppUser matches the given query.")]
+    NoSuchContact,
+    /// If-Match did not name the contact's current version.
+    #[error("The contact has changed since the version given in If-Match; read it again.")]
+    StaleVersion,
 }
 
 fn summarize(errors: &BTreeMap<String, Vec<String>>) -> String {
@@ -41,7 +52,8 @@ impl QueryError {
     pub fn class(&self) -> ErrorClass {
         match self {
             QueryError::BadParameters(_) => ErrorClass::BadRequest,
-            QueryError::InvalidPage | QueryError::InvalidCursor => ErrorClass::NotFound,
+            QueryError::InvalidPage | QueryError::InvalidCursor | QueryError::NoSuchContact => ErrorClass::NotFound,
+            QueryError::StaleVersion => ErrorClass::PreconditionFailed,
         }
     }
 

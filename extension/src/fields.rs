@@ -142,33 +142,71 @@ pub const R_LAST_ACTIVITY: Column = col(R, "last_activity", Timestamp, true);
 pub struct OutputField {
     pub key: &'static str,
     pub column: Column,
+    /// Whether and how a write body may set it (`write_body.rs`).
+    pub write: Write,
+}
+
+/// How a key of the contact object is written. The rules are the tables'
+/// (sql/schema.sql): NOT NULL without a default is required when its row
+/// is created, varchar(n) is a maximum length; a test compares them with
+/// the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Set by the database (ids, timestamps, the generated customer id).
+    ReadOnly,
+    Writable {
+        /// Must be given when its row is created (or replaced).
+        required: bool,
+        /// `null` is accepted.
+        nullable: bool,
+        /// varchar(n): at most n characters.
+        max_length: Option<usize>,
+        /// The only values accepted, when not empty.
+        choices: &'static [&'static str],
+    },
 }
 
 const fn out(key: &'static str, column: Column) -> OutputField {
-    OutputField { key, column }
+    OutputField { key, column, write: Write::ReadOnly }
 }
+
+const fn writable(key: &'static str, column: Column, required: bool, nullable: bool, max_length: usize) -> OutputField {
+    let max_length = if max_length == 0 { None } else { Some(max_length) };
+    OutputField { key, column, write: Write::Writable { required, nullable, max_length, choices: &[] } }
+}
+
+/// Gender's choices, as the original's model declares them.
+pub const GENDERS: &[&str] = &["M", "F", "O"];
 
 /// The contact object: exactly these keys, in this order.
 pub const CONTACT: [OutputField; 19] = [
     out("id", U_ID),
-    out("first_name", U_FIRST_NAME),
-    out("last_name", U_LAST_NAME),
-    out("gender", U_GENDER),
+    writable("first_name", U_FIRST_NAME, true, false, 100),
+    writable("last_name", U_LAST_NAME, true, false, 100),
+    OutputField {
+        key: "gender",
+        column: U_GENDER,
+        write: Write::Writable { required: false, nullable: true, max_length: Some(1), choices: GENDERS },
+    },
     out("customer_id", U_CUSTOMER_ID),
-    out("phone_number", U_PHONE_NUMBER),
+    writable("phone_number", U_PHONE_NUMBER, false, true, 20),
     out("created", U_CREATED),
-    out("birthday", U_BIRTHDAY),
+    writable("birthday", U_BIRTHDAY, false, true, 0),
     out("last_updated", U_LAST_UPDATED),
-    out("address_id", U_ADDRESS_ID),
-    out("street", A_STREET),
-    out("street_number", A_STREET_NUMBER),
-    out("city_code", A_CITY_CODE),
-    out("city", A_CITY),
-    out("country", A_COUNTRY),
+    writable("address_id", U_ADDRESS_ID, false, true, 0),
+    // An address's fields create a new address (all of them required);
+    // address_id links an existing one.
+    writable("street", A_STREET, true, false, 255),
+    writable("street_number", A_STREET_NUMBER, true, false, 50),
+    writable("city_code", A_CITY_CODE, true, false, 20),
+    writable("city", A_CITY, true, false, 100),
+    writable("country", A_COUNTRY, true, false, 100),
     out("relationship_id", R_ID),
-    out("points", R_POINTS),
+    // The relationship is created with the contact: points default to 0,
+    // the last activity to the time of the write.
+    writable("points", R_POINTS, false, false, 0),
     out("relationship_created", R_CREATED),
-    out("last_activity", R_LAST_ACTIVITY),
+    writable("last_activity", R_LAST_ACTIVITY, false, false, 0),
 ];
 
 /// Filter lookups, as in Django's `field__lookup=value`.

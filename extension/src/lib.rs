@@ -34,6 +34,8 @@ mod service;
 pub mod sql;
 mod values;
 mod variants;
+mod write_body;
+mod writes;
 
 use error::ErrorClass;
 use json_text::JsonText;
@@ -58,11 +60,15 @@ fn raise(failure: Failure) -> ! {
             let code = match e.class() {
                 ErrorClass::BadRequest => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
                 ErrorClass::NotFound => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+                ErrorClass::PreconditionFailed => PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
             };
             ErrorReport::new(code, e.to_string(), "crm_contacts").set_detail(e.body())
         }
         Failure::MissingTable(_) => {
             ErrorReport::new(PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE, failure.to_string(), "crm_contacts")
+        }
+        Failure::ForeignTables => {
+            ErrorReport::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, failure.to_string(), "crm_contacts")
         }
         Failure::Spi(_) => {
             ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, failure.to_string(), "crm_contacts")
@@ -149,6 +155,64 @@ fn variant() -> JsonText {
 fn use_variant(name: &str, build_indexes: default!(bool, true)) -> JsonText {
     JsonText(ok_or_raise(service::use_variant(name, build_indexes)))
 }
+
+/// Creates a contact from a JSON body (the contact object's writable keys,
+/// `address_id` or a new address's fields); returns it as reads render it.
+/// Invalid bodies raise 22023 with DRF's `{"key": ["message"]}` in DETAIL.
+#[pg_extern(volatile)]
+fn create_contact(body: JsonB) -> JsonText {
+    JsonText(ok_or_raise(writes::create_contact(&body.0)))
+}
+
+/// Changes the keys `body` gives (PATCH). `if_match`: the version tag
+/// (`crm.etag`) the change was made from; when it is no longer the
+/// contact's, nothing changes and 40001 is raised.
+#[pg_extern(volatile)]
+fn update_contact(id: i64, body: JsonB, if_match: default!(Option<&str>, "NULL")) -> JsonText {
+    JsonText(ok_or_raise(writes::change_contact(id, &body.0, if_match, write_body::Mode::Update)))
+}
+
+/// Replaces the contact with what `body` says (PUT): keys left out are
+/// reset. `if_match` as for `crm.update_contact`.
+#[pg_extern(volatile)]
+fn replace_contact(id: i64, body: JsonB, if_match: default!(Option<&str>, "NULL")) -> JsonText {
+    JsonText(ok_or_raise(writes::change_contact(id, &body.0, if_match, write_body::Mode::Replace)))
+}
+
+/// Deletes the contact and its relationship. `if_match` as for `crm.update_contact`.
+#[pg_extern(volatile)]
+fn delete_contact(id: i64, if_match: default!(Option<&str>, "NULL")) {
+    ok_or_raise(writes::delete_contact(id, if_match))
+}
+
+extension_sql!(
+    r#"
+-- A contact's version tag: its JSON as reads render it, hashed. Every
+-- write changes last_updated, so every write changes the tag.
+CREATE FUNCTION crm.etag(contact json) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN '"' || md5(contact::text) || '"';
+
+-- The writes run as the tables' owner (the function's owner, see
+-- scripts/setup.sh), for the roles granted them: nobody else, and no role
+-- needs to write the tables directly. They pin search_path themselves, to
+-- the schema of the tables (writes.rs).
+DO $$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_proc p
+             WHERE p.pronamespace = 'crm'::regnamespace
+               AND p.proname IN ('create_contact', 'update_contact', 'replace_contact', 'delete_contact')
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f);
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
+"#,
+    name = "write_functions",
+    requires = [create_contact, update_contact, replace_contact, delete_contact]
+);
 
 /// Creates `crm.contact`, the row type of `crm.contacts()`, from the output
 /// table in `fields`. Called once by the install script, then dropped.

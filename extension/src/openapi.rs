@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value as Json};
 
-use crate::fields::{self, Lookup, ValueType};
+use crate::fields::{self, Lookup, ValueType, Write};
 use crate::params::{CountMode, DEFAULT_PAGE_SIZE, ESTIMATED_COUNT_THRESHOLD, MAX_PAGE_SIZE};
 
 fn value_schema(ty: ValueType) -> Json {
@@ -95,6 +95,47 @@ fn contact_schema() -> Json {
     json!({"type": "object", "properties": properties, "required": required})
 }
 
+/// The body of a contact write (`crm.create_contact`, …), from the
+/// contact's keys that are `Write::Writable`.
+fn contact_write_schema() -> Json {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    let mut address = Vec::new();
+    for output in fields::CONTACT.iter() {
+        let Write::Writable { required: needed, nullable, max_length, choices } = output.write else { continue };
+        let mut schema = value_schema(output.column.ty);
+        if nullable {
+            schema["nullable"] = json!(true);
+        }
+        if let Some(max) = max_length {
+            schema["maxLength"] = json!(max);
+        }
+        if !choices.is_empty() {
+            schema["enum"] = json!(choices);
+        }
+        match (output.column.table, needed) {
+            (fields::Table::Address, _) => address.push(output.key),
+            (_, true) => required.push(output.key),
+            _ => {}
+        }
+        properties.insert(output.key.to_string(), schema);
+    }
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": properties,
+        "required": required,
+        "x-new-address": address,
+        "description": format!(
+            "The contact's writable keys. `address_id` links an existing address; the keys {} \
+             together create a new one (all of them, and not with address_id). `points` default \
+             to 0 and `last_activity` to the time of the write. A create needs `required`; a \
+             PATCH sets only the keys it gives; a PUT resets the keys it leaves out.",
+            address.join(", ")
+        ),
+    })
+}
+
 fn response(description: &str, schema: &str) -> Json {
     json!({"description": description,
            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
@@ -146,6 +187,7 @@ pub fn document() -> Json {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Contact": contact_schema(),
+                "ContactWrite": contact_write_schema(),
                 "Page": {"type": "object", "required": ["count", "next", "previous", "results"], "properties": {
                     "count": {"type": "integer", "nullable": true, "description": "null with count=none"}, "next": {"type": "string", "nullable": true},
                     "previous": {"type": "string", "nullable": true},

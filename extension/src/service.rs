@@ -29,6 +29,9 @@ pub enum Failure {
     Spi(#[from] SpiError),
     #[error("table {0} not found in search_path")]
     MissingTable(&'static str),
+    /// The tables a write function found are not its owner's.
+    #[error("the appuser table found through search_path does not belong to the owner of the write functions")]
+    ForeignTables,
 }
 
 /// A validated list request with the raw parameters it came from (for links).

@@ -15,6 +15,7 @@ pub mod seek;
 mod source;
 #[cfg(test)]
 mod test_support;
+pub mod write;
 
 pub use binding::{Arg, Binder, SqlQuery};
 pub use count::{
