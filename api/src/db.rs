@@ -1,4 +1,4 @@
-//! The connection pool and the three calls into the extension. Each returns
+//! The connection pool and the calls into the extension. Each returns
 //! the JSON text PostgreSQL produced; the API never re-serializes it.
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -62,12 +62,12 @@ impl Drop for RunningQuery {
     }
 }
 
-/// Runs one statement returning one text value (or NULL).
-async fn call(
+/// Runs one statement returning one row.
+async fn call_row(
     pool: &Pool,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Option<String>, ApiError> {
+) -> Result<tokio_postgres::Row, ApiError> {
     let running = RunningQuery { session: Some(pool.get().await?) };
     let session = running.session.as_ref().expect("set above");
     let result = async {
@@ -76,7 +76,67 @@ async fn call(
     }
     .await;
     running.finish();
-    Ok(result?.get(0))
+    Ok(result?)
+}
+
+/// Runs one statement returning one text value (or NULL).
+async fn call(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<String>, ApiError> {
+    Ok(call_row(pool, sql, params).await?.get(0))
+}
+
+/// A contact's JSON and its version tag (`crm.etag`), from a statement
+/// whose one column `c` is the contact.
+async fn contact_and_tag(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<(String, String)>, ApiError> {
+    let row = call_row(pool, sql, params).await?;
+    Ok(row.get::<_, Option<String>>(0).zip(row.get::<_, Option<String>>(1)))
+}
+
+/// Which change a write to an existing contact makes.
+#[derive(Clone, Copy, Debug)]
+pub enum Change {
+    /// PATCH: the given keys.
+    Update,
+    /// PUT: the whole contact.
+    Replace,
+}
+
+/// `crm.create_contact(body)`: the contact and its tag.
+pub async fn create_contact(pool: &Pool, body: &Value) -> Result<(String, String), ApiError> {
+    let sql = "SELECT c::text, crm.etag(c) FROM crm.create_contact($1::jsonb) c";
+    Ok(contact_and_tag(pool, sql, &[body]).await?.expect("a created contact is returned"))
+}
+
+/// `crm.update_contact` or `crm.replace_contact`: the contact and its tag.
+pub async fn change_contact(
+    pool: &Pool,
+    id: i64,
+    body: &Value,
+    if_match: Option<String>,
+    how: Change,
+) -> Result<(String, String), ApiError> {
+    let sql = match how {
+        Change::Update => "SELECT c::text, crm.etag(c) FROM crm.update_contact($1::bigint, $2::jsonb, $3::text) c",
+        Change::Replace => "SELECT c::text, crm.etag(c) FROM crm.replace_contact($1::bigint, $2::jsonb, $3::text) c",
+    };
+    Ok(contact_and_tag(pool, sql, &[&id, body, &if_match]).await?.expect("a changed contact is returned"))
+}
+
+/// `crm.delete_contact(id, if_match)`.
+pub async fn delete_contact(pool: &Pool, id: i64, if_match: Option<String>) -> Result<(), ApiError> {
+    call(pool, "SELECT NULL::text FROM crm.delete_contact($1::bigint, $2::text)", &[&id, &if_match]).await.map(|_| ())
+}
+
+/// `crm.contact(id)` with its tag; `None` when there is no such contact.
+pub async fn contact_with_tag(pool: &Pool, id: i64) -> Result<Option<(String, String)>, ApiError> {
+    contact_and_tag(pool, "SELECT c::text, crm.etag(c) FROM crm.contact($1::bigint) c", &[&id]).await
 }
 
 /// A round trip to the database through the pool.
@@ -94,11 +154,6 @@ pub async fn openapi(pool: &Pool) -> Result<String, ApiError> {
 pub async fn contacts_page(pool: &Pool, params: &Value, url: &str) -> Result<String, ApiError> {
     let page = call(pool, "SELECT crm.contacts_page($1::jsonb, $2::text)::text", &[params, &url]).await?;
     Ok(page.unwrap_or_default())
-}
-
-/// `crm.contact(id)`; `None` when there is no such contact.
-pub async fn contact(pool: &Pool, id: i64) -> Result<Option<String>, ApiError> {
-    call(pool, "SELECT crm.contact($1::bigint)::text", &[&id]).await
 }
 
 /// `crm.stats()`.

@@ -17,6 +17,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("not found: {0}")]
     NotFound(&'static str),
+    /// A status of the HTTP layer (415, 413, …) with its JSON body.
+    #[error("{0}")]
+    Status(StatusCode, String),
     #[error("database error: {0}")]
     Database(#[from] tokio_postgres::Error),
     #[error("connection pool: {0}")]
@@ -47,6 +50,11 @@ fn database_response(error: &tokio_postgres::Error) -> (StatusCode, String) {
         (StatusCode::BAD_REQUEST, extension_body())
     } else if *code == SqlState::NO_DATA_FOUND {
         (StatusCode::NOT_FOUND, extension_body())
+    } else if *code == SqlState::T_R_SERIALIZATION_FAILURE {
+        // A write's If-Match no longer names the contact's version.
+        (StatusCode::PRECONDITION_FAILED, extension_body())
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        (StatusCode::FORBIDDEN, detail_body("The API's database role may not do this."))
     } else if *code == SqlState::QUERY_CANCELED {
         (
             StatusCode::GATEWAY_TIMEOUT,
@@ -71,6 +79,7 @@ impl ApiError {
             ApiError::Rejected { status, body } => (*status, body.clone()),
             ApiError::BadRequest(body) => (StatusCode::BAD_REQUEST, body.clone()),
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, detail_body(message)),
+            ApiError::Status(status, body) => (*status, body.clone()),
             ApiError::Database(e) => database_response(e),
             ApiError::Pool(PoolError::Backend(e)) => database_response(e),
             ApiError::Pool(_) => (

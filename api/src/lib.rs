@@ -11,6 +11,7 @@ pub mod observe;
 pub mod prefer;
 pub mod query;
 pub mod routes;
+pub mod writes;
 
 pub use config::Config;
 pub use routes::{router, AppState};

@@ -1,7 +1,8 @@
-//! The HTTP surface: three GET endpoints under /api/contacts/, Django's
-//! trailing-slash redirects, and JSON for everything else.
+//! The HTTP surface: the contacts' list, detail and stats, their writes
+//! (`writes.rs`), Django's trailing-slash redirects, and JSON for everything else.
 
 use axum::extract::rejection::PathRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
@@ -12,7 +13,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::{self, Tokens};
 use crate::error::{detail_body, json_response, ApiError};
-use crate::{db, observe, prefer, query};
+use crate::{db, observe, prefer, query, writes};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -35,14 +36,15 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let contacts = Router::new()
-        .route("/api/contacts/", get(list))
+        .route("/api/contacts/", get(list).post(writes::create))
         .route("/api/contacts/stats/", get(stats))
-        .route("/api/contacts/{id}/", get(detail))
+        .route("/api/contacts/{id}/", get(detail).put(writes::replace).patch(writes::update).delete(writes::delete))
         // Django's APPEND_SLASH: the slash-less paths redirect.
         .route("/api/contacts", get(append_slash))
         .route("/api/contacts/stats", get(append_slash))
         .route("/api/contacts/{id}", get(append_slash))
-        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token));
+        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_token))
+        .layer(DefaultBodyLimit::max(writes::MAX_BODY_BYTES));
     Router::new()
         .merge(contacts)
         .route("/api/schema/", get(schema))
@@ -85,9 +87,9 @@ const NO_SUCH_CONTACT: &str = "No AppUser matches the given query.";
 
 async fn detail(State(state): State<AppState>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     // DRF answers a malformed id (not a number, not even UTF-8) as a plain 404.
-    let id: i64 = id.ok().and_then(|Path(id)| id.parse().ok()).ok_or(ApiError::NotFound("Not found."))?;
-    match db::contact(&state.pool, id).await? {
-        Some(contact) => Ok(json_ok(contact)),
+    let id = writes::contact_id(id)?;
+    match db::contact_with_tag(&state.pool, id).await? {
+        Some((contact, tag)) => Ok(writes::with_tag(StatusCode::OK, contact, &tag)),
         None => Err(ApiError::NotFound(NO_SUCH_CONTACT)),
     }
 }
@@ -114,13 +116,24 @@ async fn not_found() -> Response {
     json_response(StatusCode::NOT_FOUND, detail_body("Not found."))
 }
 
-async fn method_not_allowed(method: Method) -> Response {
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let body = detail_body(&format!("Method \"{method}\" not allowed."));
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        [(header::ALLOW, "GET, HEAD, OPTIONS")],
+        [(header::ALLOW, allowed_methods(uri.path()))],
         [(header::CONTENT_TYPE, "application/json")],
         body,
     )
         .into_response()
+}
+
+/// The `Allow` header of a path, as its routes above answer.
+fn allowed_methods(path: &str) -> &'static str {
+    if path == "/api/contacts/" {
+        return "GET, POST, HEAD";
+    }
+    match path.strip_prefix("/api/contacts/").and_then(|rest| rest.strip_suffix('/')) {
+        Some(id) if !id.is_empty() && !id.contains('/') && id != "stats" => "GET, PUT, PATCH, DELETE, HEAD",
+        _ => "GET, HEAD",
+    }
 }

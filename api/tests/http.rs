@@ -146,9 +146,15 @@ async fn routing_like_django() {
     assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
     assert_eq!(response.headers()["location"], "/api/contacts/?page=2");
 
-    let response = client().post(format!("{}/api/contacts/", server.base)).send().await.unwrap();
+    let response = client().delete(format!("{}/api/contacts/", server.base)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"detail": "Method \"POST\" not allowed."}));
+    assert_eq!(response.headers()["allow"], "GET, POST, HEAD");
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"detail": "Method \"DELETE\" not allowed."}));
+    let response = client().post(format!("{}/api/contacts/7/", server.base)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET, PUT, PATCH, DELETE, HEAD");
+    let response = client().post(format!("{}/api/contacts/stats/", server.base)).send().await.unwrap();
+    assert_eq!(response.headers()["allow"], "GET, HEAD");
 
     let (status, _, body) = get(&format!("{}/nowhere", server.base)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -1,0 +1,130 @@
+//! Contact writes over HTTP, DRF's conventions: POST → 201 with Location,
+//! PUT/PATCH → 200, DELETE → 204; `If-Match` forwarded to the extension
+//! (412 when stale), the new version in `ETag`. The body is checked only
+//! for being JSON here; what it says is the extension's to judge.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use crate::db;
+use crate::error::{detail_body, json_response, ApiError};
+use crate::routes::AppState;
+
+/// The largest body a write accepts (bytes): a contact is well under 4 KB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `POST /api/contacts/`.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = json_body(&headers, body)?;
+    let (contact, tag) = db::create_contact(&state.pool, &body).await?;
+    let location = contact_location(&contact);
+    let mut response = with_tag(StatusCode::CREATED, contact, &tag);
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `PATCH /api/contacts/{id}/`.
+pub async fn update(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    change(state, id, headers, body, db::Change::Update).await
+}
+
+/// `PUT /api/contacts/{id}/`.
+pub async fn replace(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    change(state, id, headers, body, db::Change::Replace).await
+}
+
+async fn change(
+    state: AppState,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    how: db::Change,
+) -> Result<Response, ApiError> {
+    let id = contact_id(id)?;
+    let body = json_body(&headers, body)?;
+    let (contact, tag) = db::change_contact(&state.pool, id, &body, if_match(&headers)?, how).await?;
+    Ok(with_tag(StatusCode::OK, contact, &tag))
+}
+
+/// `DELETE /api/contacts/{id}/`.
+pub async fn delete(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = contact_id(id)?;
+    db::delete_contact(&state.pool, id, if_match(&headers)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A contact's id from the path; anything else is DRF's plain 404.
+pub fn contact_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    id.ok().and_then(|Path(id)| id.parse().ok()).ok_or(ApiError::NotFound("Not found."))
+}
+
+/// The body as JSON: 415 unless it says it is JSON, 413 over
+/// `MAX_BODY_BYTES`, 400 when it does not parse (DRF's wordings).
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        let message = format!("Unsupported media type \"{media_type}\" in request.");
+        return Err(ApiError::Status(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail_body(&message)));
+    }
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("The request body is larger than {MAX_BODY_BYTES} bytes.")
+        } else {
+            "The request body could not be read.".to_string()
+        };
+        ApiError::Status(status, detail_body(&message))
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(detail_body(&format!("JSON parse error - {e}"))))
+}
+
+/// `If-Match`, passed on as it is; a value that is not visible ASCII is a 400.
+fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|v| Some(v.to_string()))
+            .map_err(|_| ApiError::BadRequest(detail_body("The If-Match header is not a list of entity tags."))),
+    }
+}
+
+/// `Location` of a created contact: its detail path.
+fn contact_location(contact: &str) -> Option<String> {
+    let id = serde_json::from_str::<Value>(contact).ok()?.get("id")?.as_i64()?;
+    Some(format!("/api/contacts/{id}/"))
+}
+
+/// A contact's JSON with its version in `ETag`.
+pub fn with_tag(status: StatusCode, contact: String, tag: &str) -> Response {
+    let mut response = json_response(status, contact);
+    if let Ok(tag) = HeaderValue::from_str(tag) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
+}
