@@ -100,7 +100,42 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
         };
         ApiError::Status(status, detail_body(&message))
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(detail_body(&format!("JSON parse error - {e}"))))
+    let body: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(detail_body(&format!("JSON parse error - {e}"))))?;
+    refuse_nul_characters(&body)?;
+    Ok(body)
+}
+
+/// Whether a JSON value holds U+0000 in a string or a key.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's text (and jsonb) cannot hold U+0000: a body with one is
+/// refused here, by key as Django's validator words it when it is in a
+/// field's value, as a parse error otherwise.
+fn refuse_nul_characters(body: &Value) -> Result<(), ApiError> {
+    if !holds_nul(body) {
+        return Ok(());
+    }
+    let by_key = body.as_object().filter(|map| map.keys().all(|k| !k.contains('\0')));
+    let message = match by_key {
+        Some(map) => {
+            let fields: serde_json::Map<String, Value> = map
+                .iter()
+                .filter(|(_, v)| holds_nul(v))
+                .map(|(k, _)| (k.clone(), serde_json::json!(["Null characters are not allowed."])))
+                .collect();
+            Value::Object(fields).to_string()
+        }
+        None => detail_body("JSON parse error - strings may not contain the NUL character (\\u0000)."),
+    };
+    Err(ApiError::BadRequest(message))
 }
 
 /// `If-Match`, passed on as it is; a value that is not visible ASCII is a 400.

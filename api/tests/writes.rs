@@ -95,6 +95,10 @@ async fn bodies_that_are_not_valid_json_contacts_are_refused_with_a_reason() {
         client().post(&list).header("content-type", "application/json").body(vec![0xff, 0xfe]).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
+    let response = client().post(&list).json(&json!({"first_name": "a\u{0}b", "last_name": "B"})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"first_name": ["Null characters are not allowed."]}));
+
     let huge = json!({"first_name": "x".repeat(api::writes::MAX_BODY_BYTES), "last_name": "B"});
     let response = client().post(&list).json(&huge).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
