@@ -28,9 +28,10 @@ pub struct Config {
     /// `PUBLIC_BASE_URL`, e.g. `https://crm.example.com`: the origin used in
     /// `next`/`previous` links instead of the request's Host header.
     pub public_base_url: Option<String>,
-    /// `API_TOKENS`: comma-separated bearer tokens. Empty: no authentication,
-    /// and then the server only listens on loopback.
-    pub tokens: Vec<String>,
+    /// `API_TOKENS`: comma-separated bearer tokens, each `read:<secret>`,
+    /// `write:<secret>` or a bare secret (reads and writes). Empty: no
+    /// authentication, and then the server only listens on loopback.
+    pub tokens: Vec<crate::auth::Token>,
     /// `LOG_FORMAT`: `text` (default) or `json` (one JSON object per line).
     pub log_format: LogFormat,
 }
@@ -123,7 +124,7 @@ impl Config {
                 .split(',')
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
-                .map(String::from)
+                .map(crate::auth::Token::parse)
                 .collect(),
             log_format: parse("LOG_FORMAT", get("LOG_FORMAT"), LogFormat::Text)?,
         })
@@ -181,7 +182,8 @@ mod tests {
         assert_eq!(addr.to_string(), "127.0.0.1:9000");
         assert!(why.unwrap().contains("API_TOKENS is not set"));
         let c = config(&[("API_BIND", "0.0.0.0:9000"), ("API_TOKENS", " a, ,b ")]).unwrap();
-        assert_eq!(c.tokens, ["a", "b"]);
+        let secrets: Vec<&str> = c.tokens.iter().map(|t| t.secret.as_str()).collect();
+        assert_eq!(secrets, ["a", "b"]);
         assert_eq!(c.listen_address(), ("0.0.0.0:9000".parse().unwrap(), None));
         let c = config(&[("API_BIND", "127.0.0.1:9000")]).unwrap();
         assert_eq!(c.listen_address().1, None);

@@ -106,3 +106,35 @@ async fn bodies_that_are_not_valid_json_contacts_are_refused_with_a_reason() {
 
     assert_eq!(sandbox.snapshot().await, before, "nothing was written");
 }
+
+#[tokio::test]
+async fn read_tokens_read_and_write_tokens_write() {
+    let sandbox = Sandbox::new().await;
+    let server = start(&sandbox.url, &[("API_TOKENS", "read:r-secret,write:w-secret,bare-secret")]).await;
+    let list = format!("{}/api/contacts/", server.base);
+    let body = json!({"first_name": "Ann", "last_name": "Lee"});
+
+    let response = client().get(&list).bearer_auth("r-secret").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let before = sandbox.snapshot().await;
+    let response = client().post(&list).bearer_auth("r-secret").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"detail": "You do not have permission to perform this action."})
+    );
+    assert_eq!(sandbox.snapshot().await, before, "a read token writes nothing");
+    let response = client().post(&list).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // The secret alone, without its scope, is not a token.
+    let response = client().post(&list).bearer_auth("write:w-secret").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let response = client().post(&list).bearer_auth("w-secret").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let detail = format!("{}{}", server.base, response.headers()["location"].to_str().unwrap());
+    let response = client().patch(&detail).bearer_auth("bare-secret").json(&json!({"points": 1})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "a token without a scope reads and writes");
+    let response = client().delete(&detail).bearer_auth("r-secret").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
