@@ -94,6 +94,8 @@ pub fn parse(body: &Json, mode: Mode) -> Result<ContactWrite, QueryError> {
                     continue;
                 }
             },
+            // A new address sets address_id: a replace does not reset it.
+            None if field.column == fields::U_ADDRESS_ID && address_given => continue,
             None => match missing(field, mode, is_address && !address_given) {
                 Missing::Skip => continue,
                 Missing::Error => {
@@ -345,9 +347,11 @@ mod tests {
         assert!(body.get("city").is_none());
         let full = json!({"first_name": "A", "last_name": "B", "street": "S", "street_number": "1",
                           "city_code": "0150", "city": "Oslo", "country": "Norway"});
-        let ok = parse(&full, Mode::Create).unwrap();
-        assert_eq!(ok.new_address.as_ref().map(Vec::len), Some(5));
-        assert!(ok.contact.iter().all(|(c, _)| c.name != "address_id"));
+        for mode in [Mode::Create, Mode::Replace, Mode::Update] {
+            let ok = parse(&full, mode).unwrap();
+            assert_eq!(ok.new_address.as_ref().map(Vec::len), Some(5));
+            assert!(ok.contact.iter().all(|(c, _)| c.name != "address_id"), "{mode:?}: the new address sets it");
+        }
     }
 
     #[test]

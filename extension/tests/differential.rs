@@ -525,3 +525,111 @@ async fn tables_source_matches_the_reference() {
 async fn projection_source_matches_the_reference() {
     run("trgm", 2, 300).await;
 }
+
+/// A random write body: some of the writable keys, from the same
+/// vocabulary as `fill` (so that searches find old and new contacts).
+fn random_write_body(rng: &mut Rng, addresses: &[i64], full: bool) -> Value {
+    let mut body = Map::new();
+    if full || rng.chance(40) {
+        body.insert("first_name".into(), json!(*rng.pick(FIRST)));
+    }
+    if full || rng.chance(40) {
+        body.insert("last_name".into(), json!(*rng.pick(LAST)));
+    }
+    if rng.chance(40) {
+        body.insert("gender".into(), if rng.chance(20) { Value::Null } else { json!(*rng.pick(&["M", "F", "O"])) });
+    }
+    if rng.chance(30) {
+        body.insert(
+            "phone_number".into(),
+            if rng.chance(20) { Value::Null } else { json!(format!("+1 555-{:04}", rng.below(400))) },
+        );
+    }
+    if rng.chance(30) {
+        body.insert(
+            "birthday".into(),
+            json!(format!("19{}-0{}-1{}", 50 + rng.below(50), 1 + rng.below(9), rng.below(10))),
+        );
+    }
+    if rng.chance(40) {
+        body.insert("points".into(), json!(rng.below(100_000)));
+    }
+    if rng.chance(30) {
+        body.insert("last_activity".into(), json!(timestamp(rng)));
+    }
+    match rng.below(6) {
+        0 => {
+            body.insert("address_id".into(), if rng.chance(20) { Value::Null } else { json!(*rng.pick(addresses)) });
+        }
+        1 => {
+            for (key, value) in [
+                ("street", *rng.pick(STREETS)),
+                ("street_number", "9"),
+                ("city_code", "01234"),
+                ("city", *rng.pick(CITIES)),
+                ("country", *rng.pick(COUNTRIES)),
+            ] {
+                body.insert(key.into(), json!(value));
+            }
+        }
+        _ => {}
+    }
+    Value::Object(body)
+}
+
+/// Creates, PATCHes, PUTs and deletes through the write functions, after
+/// the postings were built; then the projection, its postings, dictionary
+/// and counters answer as the reference query over the tables does.
+#[tokio::test]
+async fn writes_through_the_functions_match_the_reference() {
+    let sandbox = Sandbox::new().await;
+    let mut rng = Rng(5);
+    fill(&sandbox, &mut rng, 0).await;
+    sandbox.client.query_one("SELECT crm.use_variant('trgm')", &[]).await.unwrap();
+    let client = &sandbox.client;
+    let addresses: Vec<i64> =
+        client.query("SELECT id FROM address", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let mut contacts: Vec<i64> =
+        client.query("SELECT id FROM appuser", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    for _ in 0..400 {
+        let body = random_write_body(&mut rng, &addresses, false);
+        let id = *rng.pick(&contacts);
+        match rng.below(10) {
+            0..=2 => {
+                let body = random_write_body(&mut rng, &addresses, true);
+                let text: String =
+                    client.query_one("SELECT crm.create_contact($1)::text", &[&body]).await.unwrap().get(0);
+                contacts.push(serde_json::from_str::<Value>(&text).unwrap()["id"].as_i64().unwrap());
+            }
+            3..=6 => {
+                client.query_one("SELECT crm.update_contact($1, $2)::text", &[&id, &body]).await.unwrap();
+            }
+            7 => {
+                let body = random_write_body(&mut rng, &addresses, true);
+                client.query_one("SELECT crm.replace_contact($1, $2)::text", &[&id, &body]).await.unwrap();
+            }
+            _ => {
+                client.execute("SELECT crm.delete_contact($1)", &[&id]).await.unwrap();
+                contacts.retain(|c| *c != id);
+            }
+        }
+    }
+    let stats: String = client.query_one("SELECT crm.stats()::text", &[]).await.unwrap().get(0);
+    let counted: String = client
+        .query_one(
+            "SELECT json_build_object('total_contacts', (SELECT count(*) FROM appuser), \
+                    'contacts_with_address', (SELECT count(address_id) FROM appuser), \
+                    'contacts_with_relationship', (SELECT count(*) FROM customer_relationship))::text",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let (stats, counted): (Value, Value) =
+        (serde_json::from_str(&stats).unwrap(), serde_json::from_str(&counted).unwrap());
+    assert_eq!(stats, counted, "the counters follow the writes");
+    for i in 0..200 {
+        let case = random_case(&mut rng);
+        check_case(client, &case, &mut rng, &format!("written case {i}")).await;
+    }
+}
