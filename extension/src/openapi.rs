@@ -136,6 +136,46 @@ fn contact_write_schema() -> Json {
     })
 }
 
+/// POST, PUT, PATCH and DELETE of contacts, keyed by method.
+fn write_operations(security: &Json) -> Json {
+    let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});
+    let if_match = json!({"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"},
+                          "description": "The version (ETag) the write was made from, or `*`; stale: 412"});
+    let body = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContactWrite"}}}});
+    let written = |status: &str, description: &str| {
+        let mut responses = errors();
+        responses.insert(
+            status.into(),
+            json!({"description": description,
+            "headers": {"ETag": {"schema": {"type": "string"}, "description": "The contact's new version"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Contact"}}}}),
+        );
+        responses.insert("400".into(), response("Invalid body, messages by key", "ParameterErrors"));
+        responses.insert("403".into(), response("A read token", "Detail"));
+        responses.insert("413".into(), response("A body over 64 KiB", "Detail"));
+        responses.insert("415".into(), response("A body that is not JSON", "Detail"));
+        responses
+    };
+    let mut created = written("201", "The created contact (`Location`: its path)");
+    created["201"]["headers"]["Location"] = json!({"schema": {"type": "string"}});
+    let mut changed = written("200", "The contact after the write");
+    changed.insert("404".into(), response("No such contact", "Detail"));
+    changed.insert("412".into(), response("If-Match is not the contact's version", "Detail"));
+    let mut deleted = errors();
+    deleted.insert("204".into(), json!({"description": "Deleted, with its relationship"}));
+    for status in ["403", "404", "412"] {
+        deleted.insert(status.into(), changed[status].clone());
+    }
+    json!({
+        "post": {"operationId": "createContact", "requestBody": body, "responses": created, "security": security},
+        "put": {"operationId": "replaceContact", "parameters": [id, if_match], "requestBody": body,
+                "responses": changed, "security": security},
+        "patch": {"operationId": "updateContact", "parameters": [id, if_match], "requestBody": body,
+                  "responses": changed, "security": security},
+        "delete": {"operationId": "deleteContact", "parameters": [id, if_match], "responses": deleted, "security": security},
+    })
+}
+
 fn response(description: &str, schema: &str) -> Json {
     json!({"description": description,
            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
@@ -168,16 +208,19 @@ pub fn document() -> Json {
     let mut stats_responses = errors();
     stats_responses.insert("200".into(), response("Counts", "Stats"));
     let security = json!([{"bearer": []}]);
+    let writes = write_operations(&security);
     json!({
         "openapi": "3.0.3",
         "info": {"title": "crm-contacts", "version": env!("CARGO_PKG_VERSION"),
                  "description": "CRM contacts: filters, ordering, search and pagination served by PostgreSQL."},
         "paths": {
             "/api/contacts/": {"get": {"operationId": "listContacts", "parameters": list_parameters,
-                                       "responses": list_responses, "security": security}},
+                                       "responses": list_responses, "security": security},
+                               "post": writes["post"]},
             "/api/contacts/{id}/": {"get": {"operationId": "getContact",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
-                "responses": detail_responses, "security": security}},
+                "responses": detail_responses, "security": security},
+                "put": writes["put"], "patch": writes["patch"], "delete": writes["delete"]},
             "/api/contacts/stats/": {"get": {"operationId": "contactStats", "responses": stats_responses, "security": security}},
             "/health": {"get": {"operationId": "health", "responses": {"200": {"description": "Alive"}}}},
             "/ready": {"get": {"operationId": "ready", "responses": {"200": {"description": "Database reachable"},
@@ -225,6 +268,30 @@ mod tests {
         for name in fields::CONTROL_PARAMETERS {
             assert!(documented.contains(&name), "{name}");
         }
+    }
+
+    #[test]
+    fn the_writes_are_documented_with_their_body() {
+        let doc = document();
+        for (path, method) in
+            [("/api/contacts/", "post"), ("/api/contacts/{id}/", "put"), ("/api/contacts/{id}/", "patch")]
+        {
+            let operation = &doc["paths"][path][method];
+            assert_eq!(
+                operation["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ContactWrite",
+                "{method} {path}"
+            );
+        }
+        assert!(doc["paths"]["/api/contacts/{id}/"]["delete"]["responses"]["204"].is_object());
+        let write = &doc["components"]["schemas"]["ContactWrite"];
+        let keys: Vec<&String> = write["properties"].as_object().unwrap().keys().collect();
+        let writable: Vec<&str> =
+            fields::CONTACT.iter().filter(|f| f.write != Write::ReadOnly).map(|f| f.key).collect();
+        assert_eq!(keys, writable);
+        assert_eq!(write["properties"]["gender"]["enum"], json!(["M", "F", "O"]));
+        assert_eq!(write["properties"]["first_name"]["maxLength"], 100);
+        assert_eq!(write["required"], json!(["first_name", "last_name"]));
     }
 
     #[test]
