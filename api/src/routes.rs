@@ -13,7 +13,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::{self, Tokens};
 use crate::error::{detail_body, json_response, ApiError};
-use crate::{db, observe, prefer, query, writes};
+use crate::{db, export, observe, prefer, query, writes};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let contacts = Router::new()
         .route("/api/contacts/", get(list).post(writes::create))
         .route("/api/contacts/stats/", get(stats))
+        .route("/api/contacts/export/", get(export::export))
         .route("/api/contacts/{id}/", get(detail).put(writes::replace).patch(writes::update).delete(writes::delete))
         // Django's APPEND_SLASH: the slash-less paths redirect.
         .route("/api/contacts", get(append_slash))
@@ -133,7 +134,9 @@ fn allowed_methods(path: &str) -> &'static str {
         return "GET, POST, HEAD";
     }
     match path.strip_prefix("/api/contacts/").and_then(|rest| rest.strip_suffix('/')) {
-        Some(id) if !id.is_empty() && !id.contains('/') && id != "stats" => "GET, PUT, PATCH, DELETE, HEAD",
+        Some(id) if !id.is_empty() && !id.contains('/') && id != "stats" && id != "export" => {
+            "GET, PUT, PATCH, DELETE, HEAD"
+        }
         _ => "GET, HEAD",
     }
 }

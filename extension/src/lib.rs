@@ -16,6 +16,7 @@ mod contact;
 mod cursor;
 mod db;
 mod error;
+mod export;
 mod fields;
 mod group_source;
 mod grouped;
@@ -154,6 +155,16 @@ fn variant() -> JsonText {
 #[pg_extern(volatile)]
 fn use_variant(name: &str, build_indexes: default!(bool, true)) -> JsonText {
     JsonText(ok_or_raise(service::use_variant(name, build_indexes)))
+}
+
+/// Every contact a list request matches (its filters, search and
+/// ordering; no page), as lines of `format`: `csv` (a header, then one row
+/// per contact) or `ndjson` (one contact object per line). The matches are
+/// read in keyset pages of 10,000 as the lines are consumed.
+#[pg_extern(stable, parallel_unsafe)]
+fn export_lines(params: default!(JsonB, "'{}'"), format: default!(&str, "'csv'")) -> SetOfIterator<'static, String> {
+    let lines = ok_or_raise(export::Lines::new(&params.0, format));
+    SetOfIterator::new(lines.map(ok_or_raise))
 }
 
 /// Creates a contact from a JSON body (the contact object's writable keys,

@@ -725,6 +725,29 @@ pub fn explain(params: &Json) -> Result<String, Failure> {
     Ok(json!({ "plan": plan, "response_bytes": page.len(), "statements": statements }).to_string())
 }
 
+/// A validated list request that an export walks page by page.
+pub type ExportRequest = ListRequest;
+
+/// The request of an export: the list's parameters, pages of `page_rows`.
+pub fn export_request(params: &Json, page_rows: u64) -> Result<ExportRequest, QueryError> {
+    let (_, mut request) = list_request(params)?;
+    request.page_size = page_rows;
+    Ok(request)
+}
+
+/// One keyset page of an export: its rows and the cursor of the next one.
+pub fn export_page(request: &ExportRequest, page: PageRequest) -> Result<(Vec<ContactRow>, Option<String>), Failure> {
+    let mut request = request.clone();
+    request.page = page;
+    match fetch_page(&request)?.1 {
+        Page::Keyset { rows, next, .. } => {
+            let terms = complete_ordering(&request);
+            Ok((rows, next.map(|p| cursor::encode(&terms, &p))))
+        }
+        Page::Numbered { .. } => unreachable!("a cursor request reads a keyset page"),
+    }
+}
+
 /// `crm.contacts`: the same page as rows.
 pub fn contacts_rows(params: &Json) -> Result<Vec<ContactRow>, Failure> {
     let (_, request) = list_request(params)?;

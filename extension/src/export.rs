@@ -1,0 +1,181 @@
+//! Every contact a list request matches, as lines of CSV or NDJSON, for
+//! `crm.export_lines`: the matches are walked in keyset pages of
+//! `PAGE_ROWS` (each costs the same at any depth), one page in memory at a
+//! time, so that an export of millions of rows stays flat in memory.
+
+use std::fmt::Write;
+
+use serde_json::Value as Json;
+
+use crate::contact::{self, Cell, ContactRow};
+use crate::error::QueryError;
+use crate::fields;
+use crate::params::PageRequest;
+use crate::service::{self, Failure};
+use crate::values;
+
+/// Rows read per page of the walk.
+pub const PAGE_ROWS: u64 = 10_000;
+
+/// The export's formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A header row of the 19 keys, then one row per contact (RFC 4180).
+    Csv,
+    /// One contact object per line, as reads render it.
+    Ndjson,
+}
+
+impl Format {
+    pub fn parse(name: &str) -> Result<Format, QueryError> {
+        match name {
+            "csv" => Ok(Format::Csv),
+            "ndjson" => Ok(Format::Ndjson),
+            _ => Err(QueryError::parameter("format", "Select a valid choice: csv, ndjson.")),
+        }
+    }
+}
+
+/// The list parameters an export does not take: it returns every match.
+const PAGING: [&str; 3] = [fields::PAGE, "page_size", "cursor"];
+
+/// The lines of an export, produced page by page as they are asked for.
+pub struct Lines {
+    request: service::ExportRequest,
+    format: Format,
+    header_due: bool,
+    /// The cursor of the next page; `None` once the last page was read.
+    next: Option<Option<String>>,
+    buffered: std::vec::IntoIter<String>,
+}
+
+impl Lines {
+    /// Validates `params` (the list's, without paging) before any row is read.
+    pub fn new(params: &Json, format: &str) -> Result<Lines, Failure> {
+        let format = Format::parse(format)?;
+        if let Some(paging) = params.as_object().and_then(|p| PAGING.iter().find(|k| p.contains_key(**k))) {
+            return Err(QueryError::parameter(*paging, "An export returns every match: it takes no page.").into());
+        }
+        let request = service::export_request(params, PAGE_ROWS)?;
+        Ok(Lines {
+            request,
+            format,
+            header_due: format == Format::Csv,
+            next: Some(None),
+            buffered: Vec::new().into_iter(),
+        })
+    }
+
+    fn read_page(&mut self) -> Result<(), Failure> {
+        let Some(cursor) = self.next.take() else { return Ok(()) };
+        let (rows, next) = service::export_page(&self.request, PageRequest::Cursor(cursor))?;
+        self.next = next.map(Some);
+        let format = self.format;
+        self.buffered = rows.iter().map(|row| line(format, row)).collect::<Vec<_>>().into_iter();
+        Ok(())
+    }
+}
+
+impl Iterator for Lines {
+    type Item = Result<String, Failure>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.header_due {
+            self.header_due = false;
+            return Some(Ok(csv_header()));
+        }
+        loop {
+            if let Some(line) = self.buffered.next() {
+                return Some(Ok(line));
+            }
+            self.next.as_ref()?;
+            if let Err(failure) = self.read_page() {
+                self.next = None;
+                return Some(Err(failure));
+            }
+        }
+    }
+}
+
+/// The CSV header: the contact's keys in order.
+pub fn csv_header() -> String {
+    fields::CONTACT.iter().map(|f| f.key).collect::<Vec<_>>().join(",")
+}
+
+/// One contact as a line (without its newline).
+pub fn line(format: Format, row: &ContactRow) -> String {
+    let mut out = String::with_capacity(400);
+    match format {
+        Format::Ndjson => contact::write_json(&mut out, row),
+        Format::Csv => {
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_csv_cell(&mut out, cell);
+            }
+        }
+    }
+    out
+}
+
+/// A cell as the JSON shows it, quoted when it must be (RFC 4180); NULL is
+/// an empty field, and an empty text is `""` to tell the two apart.
+fn write_csv_cell(out: &mut String, cell: &Cell) {
+    match cell {
+        Cell::Null => {}
+        Cell::Int(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Cell::Timestamp(t) => values::write_timestamp(out, *t),
+        Cell::Date(d) => out.push_str(&values::format_date(*d)),
+        Cell::Text(s) => {
+            if s.is_empty() || s.contains([',', '"', '\n', '\r']) {
+                out.push('"');
+                out.push_str(&s.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(text: &str) -> ContactRow {
+        let mut row = vec![Cell::Null; fields::CONTACT.len()];
+        row[0] = Cell::Int(7);
+        row[1] = Cell::Text(text.into());
+        row[6] = Cell::Timestamp(0);
+        row[7] = Cell::Date(0);
+        row
+    }
+
+    #[test]
+    fn csv_quotes_what_must_be_quoted_and_tells_null_from_empty() {
+        assert!(csv_header().starts_with("id,first_name,last_name,gender,customer_id"));
+        assert_eq!(csv_header().split(',').count(), 19);
+        let plain = line(Format::Csv, &row("Zoë"));
+        assert_eq!(plain, "7,Zoë,,,,,2000-01-01T00:00:00Z,2000-01-01,,,,,,,,,,,");
+        assert!(line(Format::Csv, &row("O\"Neil, Jr\nX")).starts_with("7,\"O\"\"Neil, Jr\nX\","));
+        assert!(line(Format::Csv, &row("")).starts_with("7,\"\","));
+    }
+
+    #[test]
+    fn ndjson_lines_are_the_contact_objects() {
+        let text = line(Format::Ndjson, &row("Zoë"));
+        let object: Json = serde_json::from_str(&text).unwrap();
+        assert_eq!(object["first_name"], "Zoë");
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn formats_are_csv_and_ndjson() {
+        assert_eq!(Format::parse("csv").unwrap(), Format::Csv);
+        assert_eq!(Format::parse("ndjson").unwrap(), Format::Ndjson);
+        assert_eq!(Format::parse("xml").unwrap_err().body(), r#"{"format":["Select a valid choice: csv, ndjson."]}"#);
+    }
+}
