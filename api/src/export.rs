@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::Response;
 use deadpool_postgres::Pool;
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -64,10 +65,10 @@ pub async fn export(State(state): State<AppState>, headers: HeaderMap, uri: Uri)
         let chunk = receiver.recv().await?;
         Some((chunk.map_err(std::io::Error::other), receiver))
     });
-    let body = Body::from_stream(futures_util::stream::StreamExt::chain(
-        futures_util::stream::once(async { Ok::<_, std::io::Error>(first) }),
-        rest,
-    ));
+    // Fused: a body may be polled again after its end (the compression
+    // layer does), which an unfolded stream does not allow.
+    let lines = futures_util::stream::once(async { Ok::<_, std::io::Error>(first) }).chain(rest).fuse();
+    let body = Body::from_stream(lines);
     let (content_type, extension) =
         if format == "ndjson" { ("application/x-ndjson", "ndjson") } else { ("text/csv; charset=utf-8", "csv") };
     let mut response = Response::new(body);

@@ -59,6 +59,22 @@ async fn an_export_is_every_match_in_the_lists_order() {
     assert_eq!(objects.len() as u64, first_page["count"].as_u64().unwrap());
     assert_eq!(objects[..1000], first_page["results"].as_array().unwrap()[..]);
 
+    // Gzip when accepted: the same lines.
+    let response = client()
+        .get(&url)
+        .header("accept", "application/x-ndjson")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let compressed = response.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&compressed[..]), &mut text).unwrap();
+    let unzipped: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(unzipped, objects);
+    assert!(compressed.len() * 2 < text.len(), "{} bytes for {}", compressed.len(), text.len());
+
     for (query, key) in [
         ("format=xml", "format"),
         ("page=2", "page"),
