@@ -49,8 +49,8 @@ pub struct ContactWrite {
 impl ContactWrite {
     /// The existing address the write links, whose existence the database checks.
     pub fn linked_address(&self) -> Option<i64> {
-        self.contact.iter().find_map(|(c, v)| match (c.name, v) {
-            ("address_id", WriteValue::Int(id)) if c.table == Table::Appuser => Some(*id),
+        self.contact.iter().find_map(|(c, v)| match v {
+            WriteValue::Int(id) if *c == fields::U_ADDRESS_ID => Some(*id),
             _ => None,
         })
     }
@@ -85,7 +85,6 @@ pub fn parse(body: &Json, mode: Mode) -> Result<ContactWrite, QueryError> {
     let mut write = ContactWrite::default();
     let mut new_address = Vec::new();
     for field in fields::CONTACT.iter().filter(|f| f.write != Write::ReadOnly) {
-        let is_address = field.column.table == Table::Address;
         let value = match object.get(field.key) {
             Some(given) => match check(field, given) {
                 Ok(value) => value,
@@ -94,9 +93,7 @@ pub fn parse(body: &Json, mode: Mode) -> Result<ContactWrite, QueryError> {
                     continue;
                 }
             },
-            // A new address sets address_id: a replace does not reset it.
-            None if field.column == fields::U_ADDRESS_ID && address_given => continue,
-            None => match missing(field, mode, is_address && !address_given) {
+            None => match missing(field, mode, address_given) {
                 Missing::Skip => continue,
                 Missing::Error => {
                     errors.add(field.key, REQUIRED);
@@ -127,16 +124,18 @@ enum Missing {
     Set(WriteValue),
 }
 
-/// What an absent key means. `no_new_address`: an address key that is
-/// absent with every other one (no new address): nothing to require.
-fn missing(field: &OutputField, mode: Mode, no_new_address: bool) -> Missing {
+/// What an absent key means. `address_given`: the body has fields of a
+/// new address.
+fn missing(field: &OutputField, mode: Mode, address_given: bool) -> Missing {
     let Write::Writable { required, .. } = field.write else { return Missing::Skip };
-    if no_new_address {
-        return Missing::Skip;
-    }
     if field.column.table == Table::Address {
-        // A new address needs all of its fields, whatever the mode.
-        return if required { Missing::Error } else { Missing::Skip };
+        // A new address needs all of its fields, whatever the mode; with
+        // none of them there is no new address to require anything of.
+        return if address_given && required { Missing::Error } else { Missing::Skip };
+    }
+    if field.column == fields::U_ADDRESS_ID && address_given {
+        // The new address sets it: a replace does not reset it.
+        return Missing::Skip;
     }
     match mode {
         Mode::Update => Missing::Skip,

@@ -614,20 +614,7 @@ async fn writes_through_the_functions_match_the_reference() {
             }
         }
     }
-    let stats: String = client.query_one("SELECT crm.stats()::text", &[]).await.unwrap().get(0);
-    let counted: String = client
-        .query_one(
-            "SELECT json_build_object('total_contacts', (SELECT count(*) FROM appuser), \
-                    'contacts_with_address', (SELECT count(address_id) FROM appuser), \
-                    'contacts_with_relationship', (SELECT count(*) FROM customer_relationship))::text",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let (stats, counted): (Value, Value) =
-        (serde_json::from_str(&stats).unwrap(), serde_json::from_str(&counted).unwrap());
-    assert_eq!(stats, counted, "the counters follow the writes");
+    support::assert_stats_match_tables(client, "after the writes").await;
     for i in 0..200 {
         let case = random_case(&mut rng);
         check_case(client, &case, &mut rng, &format!("written case {i}")).await;

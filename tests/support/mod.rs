@@ -14,6 +14,21 @@ use tokio_postgres::{Client, NoTls};
 
 pub const SCHEMA_SQL: &str = include_str!("../../sql/schema.sql");
 
+/// Asserts that `crm.stats()` equals the counts of the tables.
+pub async fn assert_stats_match_tables(client: &Client, context: &str) {
+    let row = client
+        .query_one(
+            "SELECT crm.stats()::jsonb, json_build_object('total_contacts', (SELECT count(*) FROM appuser), \
+             'contacts_with_address', (SELECT count(address_id) FROM appuser), \
+             'contacts_with_relationship', (SELECT count(*) FROM customer_relationship))::jsonb",
+            &[],
+        )
+        .await
+        .expect("stats and counts");
+    let (stats, counted): (serde_json::Value, serde_json::Value) = (row.get(0), row.get(1));
+    assert_eq!(stats, counted, "stats {context}");
+}
+
 /// A setting from the environment or the workspace's `.env` (written by
 /// scripts/setup.sh).
 pub fn setting(name: &str) -> String {
