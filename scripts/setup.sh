@@ -178,15 +178,17 @@ setup_database() {
         -c "$(write_functions_sql "ALTER FUNCTION %s OWNER TO \"$DB_USER\"")"
 }
 
-# Runs a statement for each of the extension's write functions (the SECURITY
-# DEFINER ones: crm.create_contact, ...), found in the catalog. `%s` is the
-# function's signature.
+# Runs a statement for each of the extension's write functions (the ones its
+# install script revokes from PUBLIC: crm.create_contact, ...,
+# crm.import_contacts), found in the catalog. `%s` is the function's signature.
 write_functions_sql() {
     cat <<EOF
 DO \$\$
 DECLARE f regprocedure;
 BEGIN
-    FOR f IN SELECT oid FROM pg_proc WHERE pronamespace = 'crm'::regnamespace AND prosecdef LOOP
+    FOR f IN SELECT oid FROM pg_proc
+             WHERE pronamespace = 'crm'::regnamespace AND proacl IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM aclexplode(proacl) a WHERE a.grantee = 0) LOOP
         EXECUTE format('$1', f);
     END LOOP;
 END

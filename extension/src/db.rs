@@ -18,6 +18,7 @@ fn datum(arg: &Arg) -> DatumWithOid<'static> {
         Arg::Int8Array(values) => values.clone().into(),
         Arg::Text(s) => s.clone().into(),
         Arg::TextArray(values) => values.clone().into(),
+        Arg::NullableTextArray(values) => values.clone().into(),
         // Values come from our own parsers, which stay inside PostgreSQL's range.
         Arg::Timestamptz(t) => TimestampWithTimeZone::try_from(*t).expect("timestamp in range").into(),
         Arg::Date(d) => Date::try_from(*d).expect("date in range").into(),

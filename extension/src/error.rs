@@ -35,6 +35,10 @@ pub enum QueryError {
     /// If-Match did not name the contact's current version.
     #[error("The contact has changed since the version given in If-Match; read it again.")]
     StaleVersion,
+    /// An all-or-nothing import met invalid rows and wrote nothing: the
+    /// import's report (`import_rows::Report`, JSON), which names them.
+    #[error("the import has invalid rows; nothing was written")]
+    RejectedRows(String),
 }
 
 fn summarize(errors: &BTreeMap<String, Vec<String>>) -> String {
@@ -51,7 +55,7 @@ impl QueryError {
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            QueryError::BadParameters(_) => ErrorClass::BadRequest,
+            QueryError::BadParameters(_) | QueryError::RejectedRows(_) => ErrorClass::BadRequest,
             QueryError::InvalidPage | QueryError::InvalidCursor | QueryError::NoSuchContact => ErrorClass::NotFound,
             QueryError::StaleVersion => ErrorClass::PreconditionFailed,
         }
@@ -61,6 +65,7 @@ impl QueryError {
     pub fn body(&self) -> String {
         let value = match self {
             QueryError::BadParameters(errors) => serde_json::to_value(errors),
+            QueryError::RejectedRows(report) => return report.clone(),
             other => serde_json::to_value(BTreeMap::from([("detail", other.to_string())])),
         };
         value.expect("string maps serialize").to_string()

@@ -20,6 +20,8 @@ mod export;
 mod fields;
 mod group_source;
 mod grouped;
+mod import_rows;
+mod imports;
 mod json_text;
 mod matching;
 mod objects;
@@ -196,6 +198,27 @@ fn delete_contact(id: i64, if_match: default!(Option<&str>, "NULL")) {
     ok_or_raise(writes::delete_contact(id, if_match))
 }
 
+/// Imports contacts from the rows of `source` (a table or view: a COPY's
+/// staging table, say), each validated as `crm.create_contact` would, and
+/// written by set-based inserts. A column `body` (json, jsonb or text)
+/// holds a row's JSON object, or else the row's columns are its keys; a
+/// column `line` numbers the rows in the report. `on_error`: `abort`
+/// (default: any invalid row raises 22023 with the report and nothing is
+/// written) or `skip` (the valid rows are written). Returns the report:
+/// `{"created", "failed", "errors_truncated", "errors": [{"line", "errors"}]}`.
+#[pg_extern(
+    volatile,
+    sql = r#"
+CREATE FUNCTION "import_contacts"(source regclass, on_error text DEFAULT 'abort') RETURNS json
+STRICT VOLATILE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'import_contacts_wrapper';
+"#
+)]
+fn import_contacts(source: pg_sys::Oid, on_error: &str) -> JsonText {
+    JsonText(ok_or_raise(imports::import_contacts(source, on_error)))
+}
+
 extension_sql!(
     r#"
 -- A contact's version tag: its JSON as reads render it, hashed. Every
@@ -207,22 +230,28 @@ CREATE FUNCTION crm.etag(contact json) RETURNS text
 -- The writes run as the tables' owner (the function's owner, see
 -- scripts/setup.sh), for the roles granted them: nobody else, and no role
 -- needs to write the tables directly. They pin search_path themselves, to
--- the schema of the tables (writes.rs).
+-- the schema of the tables (writes.rs). crm.import_contacts reads its
+-- source as its caller and writes as its owner (imports.rs): it is not
+-- SECURITY DEFINER, but revoked all the same. The write functions are the
+-- ones revoked from PUBLIC; set-up finds them so.
 DO $$
 DECLARE f regprocedure;
 BEGIN
     FOR f IN SELECT p.oid FROM pg_proc p
              WHERE p.pronamespace = 'crm'::regnamespace
-               AND p.proname IN ('create_contact', 'update_contact', 'replace_contact', 'delete_contact')
+               AND p.proname IN ('create_contact', 'update_contact', 'replace_contact', 'delete_contact',
+                                 'import_contacts')
     LOOP
-        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f);
+        IF f::text NOT LIKE '%import_contacts%' THEN
+            EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f);
+        END IF;
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;
 END
 $$;
 "#,
     name = "write_functions",
-    requires = [create_contact, update_contact, replace_contact, delete_contact]
+    requires = [create_contact, update_contact, replace_contact, delete_contact, import_contacts]
 );
 
 /// Creates `crm.contact`, the row type of `crm.contacts()`, from the output

@@ -636,16 +636,19 @@ pub fn mark_dirty_sql(schema: &str, rows: &str) -> String {
     format!("INSERT INTO {schema}.{DIRTY} (id) SELECT DISTINCT id FROM {rows} ON CONFLICT DO NOTHING")
 }
 
-/// An update marks only contacts whose columns with postings changed.
+/// An update marks only contacts whose columns with postings changed: the
+/// rows of `new_rows` not found, all columns equal, in `old_rows`. A set
+/// difference, because the planner knows nothing of transition tables'
+/// sizes: a join of the two, estimated at one row each, became a nested
+/// loop that took 11 s for an import's 10,000 rows (100 million pairs).
+/// EXCEPT compares NULLs as equal, as IS DISTINCT FROM does.
 pub fn mark_changed_dirty_sql(schema: &str) -> String {
     let columns: Vec<&str> = posting_columns().iter().map(|c| c.output_key()).collect();
-    let old: Vec<String> = columns.iter().map(|c| format!("o.{c}")).collect();
-    let new: Vec<String> = columns.iter().map(|c| format!("n.{c}")).collect();
+    let columns = columns.join(", ");
     format!(
-        "INSERT INTO {schema}.{DIRTY} (id) SELECT DISTINCT n.id FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id \
-         WHERE o.id IS NULL OR ({}) IS DISTINCT FROM ({}) ON CONFLICT DO NOTHING",
-        old.join(", "),
-        new.join(", ")
+        "INSERT INTO {schema}.{DIRTY} (id) SELECT id FROM \
+         (SELECT id, {columns} FROM new_rows EXCEPT SELECT id, {columns} FROM old_rows) changed \
+         ON CONFLICT DO NOTHING"
     )
 }
 

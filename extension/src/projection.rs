@@ -133,6 +133,16 @@ fn set_from(keys: &[&str], source_columns: &[&str], alias: &str) -> String {
     keys.iter().zip(source_columns).map(|(k, c)| format!("{k} = {alias}.{c}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The rows of the projection whose `keys` differ from the source's: an
+/// update that would change nothing is not made (an import writes a
+/// contact with its relationship in one statement, so the projection row
+/// the contact's trigger writes is already complete).
+fn differs_from(keys: &[&str], source_columns: &[&str], alias: &str) -> String {
+    let source: Vec<String> = source_columns.iter().map(|c| format!("{alias}.{c}")).collect();
+    let target: Vec<String> = keys.iter().map(|k| format!("f.{k}")).collect();
+    format!("({}) IS DISTINCT FROM ({})", target.join(", "), source.join(", "))
+}
+
 fn set_null(keys: &[&str]) -> String {
     keys.iter().map(|k| format!("{k} = NULL")).collect::<Vec<_>>().join(", ")
 }
@@ -252,8 +262,9 @@ fn triggers(n: &Names) -> Vec<Trigger> {
             "INSERT",
             NEW,
             vec![format!(
-                "UPDATE {flat} f SET {} FROM new_rows r WHERE f.id = r.appuser_id",
-                set_from(&REL_KEYS, &rel_source, "r")
+                "UPDATE {flat} f SET {} FROM new_rows r WHERE f.id = r.appuser_id AND {}",
+                set_from(&REL_KEYS, &rel_source, "r"),
+                differs_from(&REL_KEYS, &rel_source, "r")
             )],
         ),
         t(

@@ -75,13 +75,21 @@ const OWNED_TABLES_SCHEMA: &str = "SELECT n.nspname::text FROM pg_catalog.pg_cla
 /// the owner's rights. On an error the transaction (or savepoint) rolls the
 /// setting back.
 fn in_tables_schema<T>(f: impl FnOnce(&mut SpiClient<'_>) -> Result<T, Failure>) -> Result<T, Failure> {
+    Spi::connect_mut(|client| pinned_to_tables_schema(client, f))
+}
+
+/// `in_tables_schema` on a connection already open.
+pub fn pinned_to_tables_schema<T>(
+    client: &mut SpiClient<'_>,
+    f: impl FnOnce(&mut SpiClient<'_>) -> Result<T, Failure>,
+) -> Result<T, Failure> {
     // Resolved like any unqualified name, without running SQL.
     // SAFETY: a NUL-terminated name; the lookup raises no error.
     let relid = unsafe { pg_sys::RelnameGetRelid(c"appuser".as_ptr()) };
     if relid == pg_sys::InvalidOid {
         return Err(Failure::MissingTable("appuser"));
     }
-    Spi::connect_mut(|client| {
+    {
         let owned = client.update(OWNED_TABLES_SCHEMA, Some(1), &[relid.into()])?;
         let schema: Option<String> = if owned.is_empty() { None } else { owned.first().get_one()? };
         let schema = schema.ok_or(Failure::ForeignTables)?;
@@ -96,7 +104,7 @@ fn in_tables_schema<T>(f: impl FnOnce(&mut SpiClient<'_>) -> Result<T, Failure>)
         let result = f(client)?;
         set_search_path(client, previous.as_deref().unwrap_or_default())?;
         Ok(result)
-    })
+    }
 }
 
 fn set_search_path(client: &mut SpiClient<'_>, path: &str) -> Result<(), Failure> {

@@ -8,6 +8,8 @@ pub enum Arg {
     Int8Array(Vec<i64>),
     Text(String),
     TextArray(Vec<String>),
+    /// A text array whose elements may be NULL (the columns of an import).
+    NullableTextArray(Vec<Option<String>>),
     /// Microseconds since 2000-01-01 UTC.
     Timestamptz(i64),
     /// Days since 2000-01-01.

@@ -9,6 +9,7 @@
 mod binding;
 mod count;
 mod filters;
+pub mod import;
 mod keyset;
 mod page;
 pub mod seek;

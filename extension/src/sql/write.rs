@@ -8,7 +8,7 @@ use crate::fields::Column;
 use crate::write_body::{ContactWrite, WriteValue};
 
 /// `CUST-` + 12 upper-case hex digits, random, as the original's model makes them.
-const NEW_CUSTOMER_ID: &str = "'CUST-' || upper(left(replace(gen_random_uuid()::text, '-', ''), 12))";
+pub(crate) const NEW_CUSTOMER_ID: &str = "'CUST-' || upper(left(replace(gen_random_uuid()::text, '-', ''), 12))";
 
 /// The placeholder (or `now()`, `NULL`) of one value.
 fn value(binder: &mut Binder, column: Column, v: &WriteValue) -> String {
