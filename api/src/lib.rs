@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod import;
 pub mod observe;
 pub mod prefer;
 pub mod query;

@@ -7,13 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use deadpool_postgres::Pool;
 
 use crate::auth::{self, Tokens};
 use crate::error::{detail_body, json_response, ApiError};
-use crate::{db, export, observe, prefer, query, writes};
+use crate::{db, export, import, observe, prefer, query, writes};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
                     .quality(tower_http::CompressionLevel::Fastest),
             ),
         )
+        .route("/api/contacts/import/", post(import::import))
         .route("/api/contacts/{id}/", get(detail).put(writes::replace).patch(writes::update).delete(writes::delete))
         // Django's APPEND_SLASH: the slash-less paths redirect.
         .route("/api/contacts", get(append_slash))
@@ -143,6 +144,7 @@ fn allowed_methods(path: &str) -> &'static str {
         return "GET, POST, HEAD";
     }
     match path.strip_prefix("/api/contacts/").and_then(|rest| rest.strip_suffix('/')) {
+        Some("import") => "POST",
         Some(id) if !id.is_empty() && !id.contains('/') && id != "stats" && id != "export" => {
             "GET, PUT, PATCH, DELETE, HEAD"
         }

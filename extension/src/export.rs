@@ -37,7 +37,7 @@ impl Format {
 }
 
 /// The list parameters an export does not take: it returns every match.
-const PAGING: [&str; 3] = [fields::PAGE, fields::PAGE_SIZE, fields::CURSOR];
+pub const PAGING: [&str; 3] = [fields::PAGE, fields::PAGE_SIZE, fields::CURSOR];
 
 /// The lines of an export, produced page by page as they are asked for.
 pub struct Lines {

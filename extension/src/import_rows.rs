@@ -21,10 +21,13 @@ pub enum OnError {
 }
 
 impl OnError {
+    /// The names `parse` takes, as documented (OpenAPI).
+    pub const NAMES: [&'static str; 2] = ["abort", "skip"];
+
     pub fn parse(name: &str) -> Result<OnError, QueryError> {
         match name {
-            "abort" => Ok(OnError::Abort),
-            "skip" => Ok(OnError::Skip),
+            n if n == Self::NAMES[0] => Ok(OnError::Abort),
+            n if n == Self::NAMES[1] => Ok(OnError::Skip),
             other => Err(QueryError::parameter(
                 "on_error",
                 format!("Select a valid choice. {other} is not one of the available choices."),

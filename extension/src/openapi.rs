@@ -176,6 +176,40 @@ fn write_operations(security: &Json) -> Json {
     })
 }
 
+/// `GET /api/contacts/export/` and `POST /api/contacts/import/`.
+fn bulk_operations(list_parameters: &[Json], security: &Json) -> (Json, Json) {
+    let mut export_parameters = list_parameters.to_vec();
+    export_parameters.retain(|p| !crate::export::PAGING.contains(&p["name"].as_str().unwrap_or_default()));
+    export_parameters
+        .push(json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["csv", "ndjson"]},
+        "description": "csv (a header row of the contact's keys) or ndjson; else from Accept; CSV by default"}));
+    let mut exported = errors();
+    exported.insert("200".into(), json!({"description": "Every matching contact, in the list's order, streamed (gzip when accepted)",
+        "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}}}));
+    exported.insert("400".into(), response("Invalid parameters, by parameter", "ParameterErrors"));
+    let export = json!({"get": {"operationId": "exportContacts", "parameters": export_parameters,
+                                "responses": exported, "security": security}});
+    let rows = "One contact per row, each validated as a single create (ContactWrite): NDJSON, an object per line; \
+                CSV, a header row of keys, an empty cell a key not given";
+    let mut imported = errors();
+    imported.insert("200".into(), response("The import's report (on_error=skip: the rows refused)", "ImportReport"));
+    imported.insert(
+        "400".into(),
+        response("Rows refused (nothing written: the report), or a malformed body (detail)", "ImportReport"),
+    );
+    imported.insert("403".into(), response("A read token", "Detail"));
+    imported.insert("413".into(), response("A body over 1 GiB", "Detail"));
+    imported.insert("415".into(), response("Neither CSV nor NDJSON", "Detail"));
+    let import = json!({"post": {"operationId": "importContacts",
+        "parameters": [{"name": "on_error", "in": "query", "schema": {"type": "string", "enum": crate::import_rows::OnError::NAMES, "default": "abort"},
+                        "description": "abort: any invalid row and nothing is written; skip: the valid rows are written"}],
+        "requestBody": {"required": true, "description": rows, "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"$ref": "#/components/schemas/ContactWrite"}}}},
+        "responses": imported, "security": security}});
+    (export, import)
+}
+
 fn response(description: &str, schema: &str) -> Json {
     json!({"description": description,
            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
@@ -209,6 +243,7 @@ pub fn document() -> Json {
     stats_responses.insert("200".into(), response("Counts", "Stats"));
     let security = json!([{"bearer": []}]);
     let writes = write_operations(&security);
+    let (export, import) = bulk_operations(&list_parameters, &security);
     json!({
         "openapi": "3.0.3",
         "info": {"title": "crm-contacts", "version": env!("CARGO_PKG_VERSION"),
@@ -222,6 +257,8 @@ pub fn document() -> Json {
                 "responses": detail_responses, "security": security},
                 "put": writes["put"], "patch": writes["patch"], "delete": writes["delete"]},
             "/api/contacts/stats/": {"get": {"operationId": "contactStats", "responses": stats_responses, "security": security}},
+            "/api/contacts/export/": export,
+            "/api/contacts/import/": import,
             "/health": {"get": {"operationId": "health", "responses": {"200": {"description": "Alive"}}}},
             "/ready": {"get": {"operationId": "ready", "responses": {"200": {"description": "Database reachable"},
                                                                     "503": {"description": "Database unreachable"}}}},
@@ -242,6 +279,13 @@ pub fn document() -> Json {
                     "total_contacts": {"type": "integer"}, "contacts_with_address": {"type": "integer"},
                     "contacts_with_relationship": {"type": "integer"}}},
                 "Detail": {"type": "object", "properties": {"detail": {"type": "string"}}},
+                "ImportReport": {"type": "object", "properties": {
+                    "created": {"type": "integer"}, "failed": {"type": "integer"},
+                    "errors_truncated": {"type": "boolean", "description": "more rows failed than are listed (1,000)"},
+                    "errors": {"type": "array", "items": {"type": "object", "properties": {
+                        "line": {"type": "integer"},
+                        "errors": {"$ref": "#/components/schemas/ParameterErrors"}}}},
+                    "detail": {"type": "string", "description": "a malformed body"}}},
                 "ParameterErrors": {"type": "object",
                                     "additionalProperties": {"type": "array", "items": {"type": "string"}}},
             },
@@ -284,6 +328,15 @@ mod tests {
             );
         }
         assert!(doc["paths"]["/api/contacts/{id}/"]["delete"]["responses"]["204"].is_object());
+        let import = &doc["paths"]["/api/contacts/import/"]["post"];
+        assert_eq!(import["parameters"][0]["schema"]["enum"], json!(crate::import_rows::OnError::NAMES));
+        let export: Vec<&str> = doc["paths"]["/api/contacts/export/"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert!(export.contains(&"search") && export.contains(&"format") && !export.contains(&"page"), "{export:?}");
         let write = &doc["components"]["schemas"]["ContactWrite"];
         let keys: Vec<&String> = write["properties"].as_object().unwrap().keys().collect();
         let writable: Vec<&str> =

@@ -25,7 +25,8 @@ async fn stage(client: &Client, rows: &[Value]) {
 }
 
 async fn import(client: &Client, source: &str, on_error: &str) -> Result<Value, tokio_postgres::Error> {
-    let row = client.query_one("SELECT crm.import_contacts($1::text::regclass, $2)::text", &[&source, &on_error]).await?;
+    let row =
+        client.query_one("SELECT crm.import_contacts($1::text::regclass, $2)::text", &[&source, &on_error]).await?;
     Ok(serde_json::from_str(row.get(0)).unwrap())
 }
 
