@@ -35,12 +35,21 @@ pub fn pool(config: &Config) -> anyhow::Result<Pool> {
 /// client went away and hyper dropped the request's future), the query is
 /// cancelled and the session leaves the pool for good, so that a late
 /// cancel can never hit the next request on the same connection.
-struct RunningQuery {
+pub struct RunningQuery {
     session: Option<Object>,
 }
 
 impl RunningQuery {
-    fn finish(mut self) {
+    pub fn new(session: Object) -> RunningQuery {
+        RunningQuery { session: Some(session) }
+    }
+
+    /// The session, for several statements (an import's transaction).
+    pub fn session(&mut self) -> &mut Object {
+        self.session.as_mut().expect("set until finished")
+    }
+
+    pub fn finish(mut self) {
         // Back to the pool: the query is over, whatever its result.
         self.session.take();
     }
@@ -68,7 +77,7 @@ async fn call_row(
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<tokio_postgres::Row, ApiError> {
-    let running = RunningQuery { session: Some(pool.get().await?) };
+    let running = RunningQuery::new(pool.get().await?);
     let session = running.session.as_ref().expect("set above");
     let result = async {
         let statement = session.prepare_cached(sql).await?;
@@ -88,8 +97,8 @@ async fn call(
     Ok(call_row(pool, sql, params).await?.get(0))
 }
 
-/// A contact's JSON and its version tag (`crm.etag`), from a statement
-/// whose one column `c` is the contact.
+/// An object's JSON (a contact, an address) and its version tag
+/// (`crm.etag`), from a statement whose one column `c` is the object.
 async fn contact_and_tag(
     pool: &Pool,
     sql: &str,
@@ -132,6 +141,43 @@ pub async fn change_contact(
 /// `crm.delete_contact(id, if_match)`.
 pub async fn delete_contact(pool: &Pool, id: i64, if_match: Option<String>) -> Result<(), ApiError> {
     call(pool, "SELECT NULL::text FROM crm.delete_contact($1::bigint, $2::text)", &[&id, &if_match]).await.map(|_| ())
+}
+
+/// `crm.addresses_page(params, url)`.
+pub async fn addresses_page(pool: &Pool, params: &Value, url: &str) -> Result<String, ApiError> {
+    let page = call(pool, "SELECT crm.addresses_page($1::jsonb, $2::text)::text", &[params, &url]).await?;
+    Ok(page.unwrap_or_default())
+}
+
+/// `crm.address(id)` with its tag; `None` when there is no such address.
+pub async fn address_with_tag(pool: &Pool, id: i64) -> Result<Option<(String, String)>, ApiError> {
+    contact_and_tag(pool, "SELECT c::text, crm.etag(c) FROM crm.address($1::bigint) c", &[&id]).await
+}
+
+/// `crm.create_address(body)`: the address and its tag.
+pub async fn create_address(pool: &Pool, body: &Value) -> Result<(String, String), ApiError> {
+    let sql = "SELECT c::text, crm.etag(c) FROM crm.create_address($1::jsonb) c";
+    Ok(contact_and_tag(pool, sql, &[body]).await?.expect("a created address is returned"))
+}
+
+/// `crm.update_address` or `crm.replace_address`: the address and its tag.
+pub async fn change_address(
+    pool: &Pool,
+    id: i64,
+    body: &Value,
+    if_match: Option<String>,
+    how: Change,
+) -> Result<(String, String), ApiError> {
+    let sql = match how {
+        Change::Update => "SELECT c::text, crm.etag(c) FROM crm.update_address($1::bigint, $2::jsonb, $3::text) c",
+        Change::Replace => "SELECT c::text, crm.etag(c) FROM crm.replace_address($1::bigint, $2::jsonb, $3::text) c",
+    };
+    Ok(contact_and_tag(pool, sql, &[&id, body, &if_match]).await?.expect("a changed address is returned"))
+}
+
+/// `crm.delete_address(id, if_match)`.
+pub async fn delete_address(pool: &Pool, id: i64, if_match: Option<String>) -> Result<(), ApiError> {
+    call(pool, "SELECT NULL::text FROM crm.delete_address($1::bigint, $2::text)", &[&id, &if_match]).await.map(|_| ())
 }
 
 /// `crm.contact(id)` with its tag; `None` when there is no such contact.

@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::error::{detail_body, json_response, ApiError};
-use crate::query;
 use crate::routes::AppState;
+use crate::{db, query};
 
 /// The largest import body (bytes): 1 GiB, some 3 million contacts.
 pub const MAX_IMPORT_BYTES: u64 = 1 << 30;
@@ -107,7 +107,22 @@ pub async fn import(
         // Given twice: the extension refuses it by name.
         Some(other) => other.to_string(),
     };
-    let mut session = state.pool.get().await?;
+    // A client that leaves drops this future: the guard then cancels the
+    // statement running and closes the session (the transaction with it).
+    let mut running = db::RunningQuery::new(state.pool.get().await?);
+    let result = copy_and_import(running.session(), format, &on_error, body).await;
+    running.finish();
+    Ok(json_response(StatusCode::OK, result?))
+}
+
+/// The import's transaction: the staging table, the COPY of the body's
+/// rows, the extension's call, the commit; the report.
+async fn copy_and_import(
+    session: &mut deadpool_postgres::Object,
+    format: Format,
+    on_error: &str,
+    body: Body,
+) -> Result<String, ApiError> {
     let transaction = session.transaction().await?;
     transaction.batch_execute(&format!("SET LOCAL statement_timeout = '{IMPORT_STATEMENT_TIMEOUT}'")).await?;
     transaction.batch_execute(STAGING_SQL).await?;
@@ -133,7 +148,7 @@ pub async fn import(
     sink.as_mut().finish().await?;
     let report: String = transaction.query_one(IMPORT_SQL, &[&on_error]).await?.get(0);
     transaction.commit().await?;
-    Ok(json_response(StatusCode::OK, report))
+    Ok(report)
 }
 
 /// Reads the body's rows and sends them as COPY text, `CHUNK_BYTES` at a

@@ -3,6 +3,7 @@
 //! parameters to the extension's functions and returns their JSON; it knows
 //! nothing about fields, filters or orderings.
 
+pub mod addresses;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -1,5 +1,5 @@
 //! The HTTP surface: the contacts' list, detail and stats, their writes
-//! (`writes.rs`), Django's trailing-slash redirects, and JSON for everything else.
+//! (`writes.rs`), import and export, the addresses (`addresses.rs`), Django's trailing-slash redirects, and JSON for everything else.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::DefaultBodyLimit;
@@ -13,7 +13,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::{self, Tokens};
 use crate::error::{detail_body, json_response, ApiError};
-use crate::{db, export, import, observe, prefer, query, writes};
+use crate::{addresses, db, export, import, observe, prefer, query, writes};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -50,7 +50,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/contacts/import/", post(import::import))
         .route("/api/contacts/{id}/", get(detail).put(writes::replace).patch(writes::update).delete(writes::delete))
+        .route("/api/addresses/", get(addresses::list).post(addresses::create))
+        .route(
+            "/api/addresses/{id}/",
+            get(addresses::detail).put(addresses::replace).patch(addresses::update).delete(addresses::delete),
+        )
         // Django's APPEND_SLASH: the slash-less paths redirect.
+        .route("/api/addresses", get(append_slash))
+        .route("/api/addresses/{id}", get(append_slash))
         .route("/api/contacts", get(append_slash))
         .route("/api/contacts/stats", get(append_slash))
         .route("/api/contacts/{id}", get(append_slash))
@@ -73,7 +80,7 @@ fn json_ok(body: String) -> Response {
 
 /// The request's absolute URL without query, as DRF's
 /// `request.build_absolute_uri()` would start it.
-fn absolute_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
+pub fn absolute_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
     let origin = state.public_base_url.clone().unwrap_or_else(|| {
         let scheme =
             headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).filter(|s| *s == "https").unwrap_or("http");
@@ -140,8 +147,13 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 
 /// The `Allow` header of a path, as its routes above answer.
 fn allowed_methods(path: &str) -> &'static str {
-    if path == "/api/contacts/" {
+    if path == "/api/contacts/" || path == "/api/addresses/" {
         return "GET, POST, HEAD";
+    }
+    if let Some(id) = path.strip_prefix("/api/addresses/").and_then(|rest| rest.strip_suffix('/')) {
+        if !id.is_empty() && !id.contains('/') {
+            return "GET, PUT, PATCH, DELETE, HEAD";
+        }
     }
     match path.strip_prefix("/api/contacts/").and_then(|rest| rest.strip_suffix('/')) {
         Some("import") => "POST",

@@ -25,12 +25,17 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, body)?;
     let (contact, tag) = db::create_contact(&state.pool, &body).await?;
-    let location = contact_location(&contact);
-    let mut response = with_tag(StatusCode::CREATED, contact, &tag);
+    Ok(created(contact, &tag, "/api/contacts/"))
+}
+
+/// 201 with the object, its `ETag`, and `Location`: `collection` + its id.
+pub fn created(object: String, tag: &str, collection: &str) -> Response {
+    let location = created_id(&object).map(|id| format!("{collection}{id}/"));
+    let mut response = with_tag(StatusCode::CREATED, object, tag);
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    response
 }
 
 /// `PATCH /api/contacts/{id}/`.
@@ -77,14 +82,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A contact's id from the path; anything else is DRF's plain 404.
+/// An id from the path (a contact's, an address's); anything else is
+/// DRF's plain 404.
 pub fn contact_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
     id.ok().and_then(|Path(id)| id.parse().ok()).ok_or(ApiError::NotFound("Not found."))
 }
 
 /// The body as JSON: 415 unless it says it is JSON, 413 over
 /// `MAX_BODY_BYTES`, 400 when it does not parse (DRF's wordings).
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence != "application/json" && !essence.ends_with("+json") {
@@ -139,7 +145,7 @@ fn refuse_nul_characters(body: &Value) -> Result<(), ApiError> {
 }
 
 /// `If-Match`, passed on as it is; a value that is not visible ASCII is a 400.
-fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get(header::IF_MATCH) {
         None => Ok(None),
         Some(value) => value
@@ -149,13 +155,12 @@ fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// `Location` of a created contact: its detail path.
-fn contact_location(contact: &str) -> Option<String> {
-    let id = serde_json::from_str::<Value>(contact).ok()?.get("id")?.as_i64()?;
-    Some(format!("/api/contacts/{id}/"))
+/// The id of a created object's JSON.
+fn created_id(object: &str) -> Option<i64> {
+    serde_json::from_str::<Value>(object).ok()?.get("id")?.as_i64()
 }
 
-/// A contact's JSON with its version in `ETag`.
+/// An object's JSON with its version in `ETag`.
 pub fn with_tag(status: StatusCode, contact: String, tag: &str) -> Response {
     let mut response = json_response(status, contact);
     if let Ok(tag) = HeaderValue::from_str(tag) {

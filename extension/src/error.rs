@@ -32,8 +32,11 @@ pub enum QueryError {
     /// A write to a contact that does not exist (DRF's wording).
     #[error("No AppUser matches the given query.")]
     NoSuchContact,
+    /// The same for an address (Django's model is `Address`).
+    #[error("No Address matches the given query.")]
+    NoSuchAddress,
     /// If-Match did not name the contact's current version.
-    #[error("The contact has changed since the version given in If-Match; read it again.")]
+    #[error("It has changed since the version given in If-Match; read it again.")]
     StaleVersion,
     /// An all-or-nothing import met invalid rows and wrote nothing: the
     /// import's report (`import_rows::Report`, JSON), which names them.
@@ -56,7 +59,10 @@ impl QueryError {
     pub fn class(&self) -> ErrorClass {
         match self {
             QueryError::BadParameters(_) | QueryError::RejectedRows(_) => ErrorClass::BadRequest,
-            QueryError::InvalidPage | QueryError::InvalidCursor | QueryError::NoSuchContact => ErrorClass::NotFound,
+            QueryError::InvalidPage
+            | QueryError::InvalidCursor
+            | QueryError::NoSuchContact
+            | QueryError::NoSuchAddress => ErrorClass::NotFound,
             QueryError::StaleVersion => ErrorClass::PreconditionFailed,
         }
     }

@@ -132,6 +132,8 @@ pub const A_STREET_NUMBER: Column = col(A, "street_number", Text, true);
 pub const A_CITY_CODE: Column = few(A, "city_code", true);
 pub const A_CITY: Column = few(A, "city", true);
 pub const A_COUNTRY: Column = few(A, "country", true);
+/// The address's own id: a key of the address resource, not of the contact.
+pub const A_ID: Column = col(A, "id", BigInt, false);
 pub const R_ID: Column = col(R, "id", BigInt, true);
 pub const R_POINTS: Column = col(R, "points", Int, true);
 pub const R_CREATED: Column = col(R, "created", Timestamp, true);
@@ -371,6 +373,38 @@ pub fn search_columns() -> impl Iterator<Item = Column> {
 /// Every filter parameter name, in table order.
 pub fn filter_parameter_names() -> Vec<String> {
     FIELDS.iter().flat_map(|f| f.parameter_names()).collect()
+}
+
+/// One key of the address resource (`/api/addresses/`), in output order:
+/// the address's id, then the contact's address keys (`CONTACT`, whose
+/// write rules they share), and what the address list does with each.
+#[derive(Clone, Copy, Debug)]
+pub struct AddressKey {
+    pub key: &'static str,
+    pub column: Column,
+    /// `key=value` (exact) and `key__icontains=value` filters.
+    pub filter: bool,
+    /// Searched by `search` (as the original's admin searched addresses).
+    pub search: bool,
+    pub orderable: bool,
+}
+
+const fn address_key(key: &'static str, column: Column, filter: bool, search: bool) -> AddressKey {
+    AddressKey { key, column, filter, search, orderable: true }
+}
+
+pub const ADDRESS: [AddressKey; 6] = [
+    address_key("id", A_ID, false, false),
+    address_key("street", A_STREET, true, true),
+    AddressKey { orderable: false, ..address_key("street_number", A_STREET_NUMBER, false, false) },
+    address_key("city_code", A_CITY_CODE, true, true),
+    address_key("city", A_CITY, true, true),
+    address_key("country", A_COUNTRY, true, true),
+];
+
+/// The write rule of an address key: the contact's key of the same column.
+pub fn address_write_rule(key: &AddressKey) -> Write {
+    CONTACT.iter().find(|f| f.column == key.column).map_or(Write::ReadOnly, |f| f.write)
 }
 
 #[cfg(test)]

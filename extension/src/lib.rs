@@ -12,6 +12,8 @@ use pgrx::datum::JsonB;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 
+mod address_list;
+mod addresses;
 mod contact;
 mod cursor;
 mod db;
@@ -198,6 +200,45 @@ fn delete_contact(id: i64, if_match: default!(Option<&str>, "NULL")) {
     ok_or_raise(writes::delete_contact(id, if_match))
 }
 
+/// One page of addresses as DRF's JSON. `params`: `street`, `city_code`,
+/// `city`, `country` (exact, or `…__icontains`), `search`, `ordering`,
+/// `page`, `page_size`; `url` as for `crm.contacts_page`.
+#[pg_extern(stable, parallel_safe)]
+fn addresses_page(params: default!(JsonB, "'{}'"), url: default!(Option<&str>, "NULL")) -> JsonText {
+    JsonText(ok_or_raise(addresses::addresses_page(&params.0, url)))
+}
+
+/// One address as JSON; NULL when no address has this id.
+#[pg_extern(stable, parallel_safe)]
+fn address(id: i64) -> Option<JsonText> {
+    ok_or_raise(addresses::address(id)).map(JsonText)
+}
+
+/// Creates an address from a JSON body (its five fields, all required).
+#[pg_extern(volatile)]
+fn create_address(body: JsonB) -> JsonText {
+    JsonText(ok_or_raise(addresses::create_address(&body.0)))
+}
+
+/// Changes the keys `body` gives; every contact living there sees the
+/// change. `if_match` as for `crm.update_contact`, with `crm.etag(crm.address(id))`.
+#[pg_extern(volatile)]
+fn update_address(id: i64, body: JsonB, if_match: default!(Option<&str>, "NULL")) -> JsonText {
+    JsonText(ok_or_raise(addresses::change_address(id, &body.0, if_match, write_body::Mode::Update)))
+}
+
+/// Replaces the address with what `body` says (PUT).
+#[pg_extern(volatile)]
+fn replace_address(id: i64, body: JsonB, if_match: default!(Option<&str>, "NULL")) -> JsonText {
+    JsonText(ok_or_raise(addresses::change_address(id, &body.0, if_match, write_body::Mode::Replace)))
+}
+
+/// Deletes the address; its contacts remain, without an address.
+#[pg_extern(volatile)]
+fn delete_address(id: i64, if_match: default!(Option<&str>, "NULL")) {
+    ok_or_raise(addresses::delete_address(id, if_match))
+}
+
 /// Imports contacts from the rows of `source` (a table or view: a COPY's
 /// staging table, say), each validated as `crm.create_contact` would, and
 /// written by set-based inserts. A column `body` (json, jsonb or text)
@@ -240,6 +281,7 @@ BEGIN
     FOR f IN SELECT p.oid FROM pg_proc p
              WHERE p.pronamespace = 'crm'::regnamespace
                AND p.proname IN ('create_contact', 'update_contact', 'replace_contact', 'delete_contact',
+                                 'create_address', 'update_address', 'replace_address', 'delete_address',
                                  'import_contacts')
     LOOP
         IF f::text NOT LIKE '%import_contacts%' THEN
@@ -251,7 +293,17 @@ END
 $$;
 "#,
     name = "write_functions",
-    requires = [create_contact, update_contact, replace_contact, delete_contact, import_contacts]
+    requires = [
+        create_contact,
+        update_contact,
+        replace_contact,
+        delete_contact,
+        create_address,
+        update_address,
+        replace_address,
+        delete_address,
+        import_contacts
+    ]
 );
 
 /// Creates `crm.contact`, the row type of `crm.contacts()`, from the output

@@ -136,19 +136,32 @@ fn contact_write_schema() -> Json {
     })
 }
 
-/// POST, PUT, PATCH and DELETE of contacts, keyed by method.
-fn write_operations(security: &Json) -> Json {
+/// A resource with writes: its schema names and what a delete does.
+struct Resource {
+    /// `Contact`: the object's schema, and the operations' suffix.
+    name: &'static str,
+    deleted: &'static str,
+}
+
+const CONTACT_RESOURCE: Resource = Resource { name: "Contact", deleted: "Deleted, with its relationship" };
+const ADDRESS_RESOURCE: Resource =
+    Resource { name: "Address", deleted: "Deleted; its contacts remain, without an address" };
+
+/// POST, PUT, PATCH and DELETE of a resource, keyed by method.
+fn write_operations(security: &Json, resource: &Resource) -> Json {
+    let name = resource.name;
+    let noun = name.to_lowercase();
     let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});
     let if_match = json!({"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"},
                           "description": "The version (ETag) the write was made from, or `*`; stale: 412"});
-    let body = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContactWrite"}}}});
+    let body = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}Write")}}}});
     let written = |status: &str, description: &str| {
         let mut responses = errors();
         responses.insert(
             status.into(),
             json!({"description": description,
-            "headers": {"ETag": {"schema": {"type": "string"}, "description": "The contact's new version"}},
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Contact"}}}}),
+            "headers": {"ETag": {"schema": {"type": "string"}, "description": format!("The {noun}'s new version")}},
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}}),
         );
         responses.insert("400".into(), response("Invalid body, messages by key", "ParameterErrors"));
         responses.insert("403".into(), response("A read token", "Detail"));
@@ -156,24 +169,90 @@ fn write_operations(security: &Json) -> Json {
         responses.insert("415".into(), response("A body that is not JSON", "Detail"));
         responses
     };
-    let mut created = written("201", "The created contact (`Location`: its path)");
+    let mut created = written("201", &format!("The created {noun} (`Location`: its path)"));
     created["201"]["headers"]["Location"] = json!({"schema": {"type": "string"}});
-    let mut changed = written("200", "The contact after the write");
-    changed.insert("404".into(), response("No such contact", "Detail"));
-    changed.insert("412".into(), response("If-Match is not the contact's version", "Detail"));
+    let mut changed = written("200", &format!("The {noun} after the write"));
+    changed.insert("404".into(), response(&format!("No such {noun}"), "Detail"));
+    changed.insert("412".into(), response(&format!("If-Match is not the {noun}'s version"), "Detail"));
     let mut deleted = errors();
-    deleted.insert("204".into(), json!({"description": "Deleted, with its relationship"}));
+    deleted.insert("204".into(), json!({"description": resource.deleted}));
     for status in ["403", "404", "412"] {
         deleted.insert(status.into(), changed[status].clone());
     }
     json!({
-        "post": {"operationId": "createContact", "requestBody": body, "responses": created, "security": security},
-        "put": {"operationId": "replaceContact", "parameters": [id, if_match], "requestBody": body,
+        "post": {"operationId": format!("create{name}"), "requestBody": body, "responses": created, "security": security},
+        "put": {"operationId": format!("replace{name}"), "parameters": [id, if_match], "requestBody": body,
                 "responses": changed, "security": security},
-        "patch": {"operationId": "updateContact", "parameters": [id, if_match], "requestBody": body,
+        "patch": {"operationId": format!("update{name}"), "parameters": [id, if_match], "requestBody": body,
                   "responses": changed, "security": security},
-        "delete": {"operationId": "deleteContact", "parameters": [id, if_match], "responses": deleted, "security": security},
+        "delete": {"operationId": format!("delete{name}"), "parameters": [id, if_match], "responses": deleted, "security": security},
     })
+}
+
+/// The address object and its write body, from `fields::ADDRESS`.
+fn address_schemas() -> (Json, Json) {
+    let mut properties = Map::new();
+    let mut writable = Map::new();
+    let mut required = Vec::new();
+    for key in fields::ADDRESS.iter() {
+        let schema = value_schema(key.column.ty);
+        properties.insert(key.key.to_string(), schema.clone());
+        let Write::Writable { required: needed, max_length, .. } = fields::address_write_rule(key) else { continue };
+        let mut schema = schema;
+        if let Some(max) = max_length {
+            schema["maxLength"] = json!(max);
+        }
+        if needed {
+            required.push(key.key);
+        }
+        writable.insert(key.key.to_string(), schema);
+    }
+    let object = json!({"type": "object", "properties": properties});
+    let write = json!({"type": "object", "additionalProperties": false, "properties": writable, "required": required,
+                       "description": "A create or PUT needs every key; a PATCH sets the keys it gives."});
+    (object, write)
+}
+
+/// `GET /api/addresses/`'s parameters, from `fields::ADDRESS`.
+fn address_list_parameters() -> Vec<Json> {
+    let text = json!({"type": "string"});
+    let mut out = vec![
+        json!({"name": "page", "in": "query", "schema": {"type": "integer"}}),
+        json!({"name": "page_size", "in": "query", "schema": {"type": "integer", "maximum": crate::params::MAX_PAGE_SIZE}}),
+    ];
+    let searched: Vec<&str> = fields::ADDRESS.iter().filter(|a| a.search).map(|a| a.key).collect();
+    out.push(json!({"name": "search", "in": "query", "schema": text,
+                    "description": format!("Terms (blanks, commas), each contained in one of {}", searched.join(", "))}));
+    let ordered: Vec<&str> = fields::ADDRESS.iter().filter(|a| a.orderable).map(|a| a.key).collect();
+    out.push(json!({"name": "ordering", "in": "query", "schema": text,
+                    "description": format!("Comma-separated, `-` for descending: {}", ordered.join(", "))}));
+    for key in fields::ADDRESS.iter().filter(|a| a.filter) {
+        out.push(json!({"name": key.key, "in": "query", "schema": text, "description": "Exactly"}));
+        out.push(json!({"name": format!("{}__icontains", key.key), "in": "query", "schema": text,
+                        "description": "Contains, case-insensitively"}));
+    }
+    out
+}
+
+/// The address paths: list and create, and one address.
+fn address_paths(security: &Json) -> (Json, Json) {
+    let writes = write_operations(security, &ADDRESS_RESOURCE);
+    let mut listed = errors();
+    listed.insert("200".into(), json!({"description": "A page of addresses", "content": {"application/json": {
+        "schema": {"type": "object", "properties": {"count": {"type": "integer"}, "next": {"type": "string", "nullable": true},
+                   "previous": {"type": "string", "nullable": true},
+                   "results": {"type": "array", "items": {"$ref": "#/components/schemas/Address"}}}}}}}));
+    listed.insert("400".into(), response("Invalid parameters, by parameter", "ParameterErrors"));
+    let mut one = errors();
+    one.insert("200".into(), response("The address (`ETag`: its version)", "Address"));
+    one.insert("404".into(), response("No such address", "Detail"));
+    let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}});
+    let list = json!({"get": {"operationId": "listAddresses", "parameters": address_list_parameters(),
+                              "responses": listed, "security": security},
+                      "post": writes["post"]});
+    let detail = json!({"get": {"operationId": "getAddress", "parameters": [id], "responses": one, "security": security},
+                        "put": writes["put"], "patch": writes["patch"], "delete": writes["delete"]});
+    (list, detail)
 }
 
 /// `GET /api/contacts/export/` and `POST /api/contacts/import/`.
@@ -242,7 +321,9 @@ pub fn document() -> Json {
     let mut stats_responses = errors();
     stats_responses.insert("200".into(), response("Counts", "Stats"));
     let security = json!([{"bearer": []}]);
-    let writes = write_operations(&security);
+    let writes = write_operations(&security, &CONTACT_RESOURCE);
+    let (addresses, address) = address_paths(&security);
+    let (address_schema, address_write_schema) = address_schemas();
     let (export, import) = bulk_operations(&list_parameters, &security);
     json!({
         "openapi": "3.0.3",
@@ -259,6 +340,8 @@ pub fn document() -> Json {
             "/api/contacts/stats/": {"get": {"operationId": "contactStats", "responses": stats_responses, "security": security}},
             "/api/contacts/export/": export,
             "/api/contacts/import/": import,
+            "/api/addresses/": addresses,
+            "/api/addresses/{id}/": address,
             "/health": {"get": {"operationId": "health", "responses": {"200": {"description": "Alive"}}}},
             "/ready": {"get": {"operationId": "ready", "responses": {"200": {"description": "Database reachable"},
                                                                     "503": {"description": "Database unreachable"}}}},
@@ -268,6 +351,8 @@ pub fn document() -> Json {
             "schemas": {
                 "Contact": contact_schema(),
                 "ContactWrite": contact_write_schema(),
+                "Address": address_schema,
+                "AddressWrite": address_write_schema,
                 "Page": {"type": "object", "required": ["count", "next", "previous", "results"], "properties": {
                     "count": {"type": "integer", "nullable": true, "description": "null with count=none"}, "next": {"type": "string", "nullable": true},
                     "previous": {"type": "string", "nullable": true},
@@ -328,6 +413,25 @@ mod tests {
             );
         }
         assert!(doc["paths"]["/api/contacts/{id}/"]["delete"]["responses"]["204"].is_object());
+        for method in ["post", "put", "patch"] {
+            let path = if method == "post" { "/api/addresses/" } else { "/api/addresses/{id}/" };
+            assert_eq!(
+                doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/AddressWrite"
+            );
+        }
+        let address_write = &doc["components"]["schemas"]["AddressWrite"];
+        assert_eq!(address_write["required"], json!(["street", "street_number", "city_code", "city", "country"]));
+        assert_eq!(address_write["properties"]["street"]["maxLength"], 255);
+        let address_filters: Vec<&str> = doc["paths"]["/api/addresses/"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for key in fields::ADDRESS.iter().filter(|a| a.filter) {
+            assert!(address_filters.contains(&key.key), "{}", key.key);
+        }
         let import = &doc["paths"]["/api/contacts/import/"]["post"];
         assert_eq!(import["parameters"][0]["schema"]["enum"], json!(crate::import_rows::OnError::NAMES));
         let export: Vec<&str> = doc["paths"]["/api/contacts/export/"]["get"]["parameters"]

@@ -111,6 +111,24 @@ pub enum CountField {
 /// `{"count": …, "next": …, "previous": …, "results": […]}`.
 pub fn page_json(count: CountField, next: &Option<String>, previous: &Option<String>, rows: &[ContactRow]) -> String {
     let mut out = String::with_capacity(256 + rows.len() * 512);
+    page_head(&mut out, count, next, previous);
+    contact::write_json_array(&mut out, rows);
+    out.push('}');
+    out
+}
+
+/// The same page with results already rendered as JSON objects.
+pub fn json_page(count: CountField, next: &Option<String>, previous: &Option<String>, rows: &[String]) -> String {
+    let mut out = String::with_capacity(256 + rows.iter().map(|r| r.len() + 1).sum::<usize>());
+    page_head(&mut out, count, next, previous);
+    out.push('[');
+    out.push_str(&rows.join(","));
+    out.push_str("]}");
+    out
+}
+
+/// Everything of a page before its results' array.
+fn page_head(out: &mut String, count: CountField, next: &Option<String>, previous: &Option<String>) {
     out.push('{');
     match count {
         CountField::Absent => {}
@@ -122,13 +140,10 @@ pub fn page_json(count: CountField, next: &Option<String>, previous: &Option<Str
         }
     }
     out.push_str("\"next\":");
-    push_optional_string(&mut out, next);
+    push_optional_string(out, next);
     out.push_str(",\"previous\":");
-    push_optional_string(&mut out, previous);
+    push_optional_string(out, previous);
     out.push_str(",\"results\":");
-    contact::write_json_array(&mut out, rows);
-    out.push('}');
-    out
 }
 
 #[cfg(test)]

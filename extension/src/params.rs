@@ -249,7 +249,7 @@ pub fn parse_list_request(raw: &RawParams) -> Result<ListRequest, QueryError> {
     errors.into_result(request)
 }
 
-fn parse_page(value: &str) -> PageRequest {
+pub(crate) fn parse_page(value: &str) -> PageRequest {
     match value.trim() {
         "" => PageRequest::Number(1),
         "last" => PageRequest::Last,
@@ -257,7 +257,7 @@ fn parse_page(value: &str) -> PageRequest {
     }
 }
 
-fn parse_page_size(value: &str) -> Result<u64, String> {
+pub(crate) fn parse_page_size(value: &str) -> Result<u64, String> {
     if value.trim().is_empty() {
         return Ok(DEFAULT_PAGE_SIZE);
     }
@@ -300,7 +300,7 @@ fn parse_ordering(value: &str) -> Result<Vec<OrderTerm>, String> {
 }
 
 /// DRF SearchFilter: terms separated by whitespace or commas.
-fn split_search_terms(value: &str) -> Vec<String> {
+pub(crate) fn split_search_terms(value: &str) -> Vec<String> {
     value.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 

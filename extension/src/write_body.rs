@@ -64,12 +64,7 @@ const UNKNOWN: &str = "Unknown field.";
 
 /// Validates `body` for `mode`; `Err` holds every message per key.
 pub fn parse(body: &Json, mode: Mode) -> Result<ContactWrite, QueryError> {
-    let Some(object) = body.as_object() else {
-        return Err(QueryError::parameter(
-            "non_field_errors",
-            format!("Invalid data. Expected a dictionary, but got {}.", python_type(body)),
-        ));
-    };
+    let Some(object) = body.as_object() else { return Err(not_an_object(body)) };
     let mut errors = ParameterErrors::default();
     for key in object.keys() {
         match fields::CONTACT.iter().find(|f| f.key == key) {
@@ -112,6 +107,44 @@ pub fn parse(body: &Json, mode: Mode) -> Result<ContactWrite, QueryError> {
         write.new_address = Some(new_address);
     }
     errors.into_result(write)
+}
+
+/// DRF's answer to a body that is not a JSON object.
+fn not_an_object(body: &Json) -> QueryError {
+    QueryError::parameter(
+        "non_field_errors",
+        format!("Invalid data. Expected a dictionary, but got {}.", python_type(body)),
+    )
+}
+
+/// Validates an address body (`/api/addresses/`, `crm.create_address` …):
+/// the contact's address keys with their rules, every error at once; the
+/// columns to write.
+pub fn parse_address(body: &Json, mode: Mode) -> Result<Vec<(Column, WriteValue)>, QueryError> {
+    let Some(object) = body.as_object() else { return Err(not_an_object(body)) };
+    let mut errors = ParameterErrors::default();
+    for key in object.keys() {
+        match fields::ADDRESS.iter().find(|a| a.key == key) {
+            None => errors.add(key.as_str(), UNKNOWN),
+            Some(a) if fields::address_write_rule(a) == Write::ReadOnly => errors.add(key.as_str(), READ_ONLY),
+            Some(_) => {}
+        }
+    }
+    let mut columns = Vec::new();
+    for field in address_keys() {
+        let Write::Writable { required, .. } = field.write else { continue };
+        match object.get(field.key) {
+            Some(given) => match check(field, given) {
+                Ok(value) => columns.push((field.column, value)),
+                Err(message) => errors.add(field.key, message),
+            },
+            None if mode == Mode::Update => {}
+            None if required => errors.add(field.key, REQUIRED),
+            None if mode == Mode::Replace => columns.push((field.column, WriteValue::Null)),
+            None => {}
+        }
+    }
+    errors.into_result(columns)
 }
 
 fn address_keys() -> impl Iterator<Item = &'static OutputField> {
@@ -368,6 +401,22 @@ mod tests {
         assert_eq!(set(&replace, "address_id"), Some(&WriteValue::Null));
         assert_eq!(errors(json!({}), Mode::Replace)["first_name"], json!([REQUIRED]));
         assert!(parse(&json!({}), Mode::Update).unwrap() == ContactWrite::default());
+    }
+
+    #[test]
+    fn an_address_body_has_the_contact_address_rules() {
+        let e = parse_address(&json!({"street": "x".repeat(256), "id": 4, "zip": "1"}), Mode::Create).unwrap_err();
+        let body: Json = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(
+            body,
+            json!({"street": ["Ensure this field has no more than 255 characters."], "id": [READ_ONLY],
+                   "zip": [UNKNOWN], "street_number": [REQUIRED], "city_code": [REQUIRED], "city": [REQUIRED],
+                   "country": [REQUIRED]})
+        );
+        let patch = parse_address(&json!({"city": " Oslo "}), Mode::Update).unwrap();
+        assert_eq!(patch, vec![(fields::A_CITY, WriteValue::Text("Oslo".into()))]);
+        let e = parse_address(&json!({"city": ""}), Mode::Update).unwrap_err();
+        assert_eq!(e.body(), r#"{"city":["This field may not be blank."]}"#);
     }
 
     #[test]

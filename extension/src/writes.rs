@@ -74,7 +74,7 @@ const OWNED_TABLES_SCHEMA: &str = "SELECT n.nspname::text FROM pg_catalog.pg_cla
 /// caller's, found first, from being written (and its triggers run) with
 /// the owner's rights. On an error the transaction (or savepoint) rolls the
 /// setting back.
-fn in_tables_schema<T>(f: impl FnOnce(&mut SpiClient<'_>) -> Result<T, Failure>) -> Result<T, Failure> {
+pub(crate) fn in_tables_schema<T>(f: impl FnOnce(&mut SpiClient<'_>) -> Result<T, Failure>) -> Result<T, Failure> {
     Spi::connect_mut(|client| pinned_to_tables_schema(client, f))
 }
 
@@ -112,18 +112,38 @@ fn set_search_path(client: &mut SpiClient<'_>, path: &str) -> Result<(), Failure
     Ok(())
 }
 
-/// Locks the contact's row, then compares its version with `if_match`.
-/// The lock makes concurrent writers of one contact take turns; the
-/// version is read after it, so the second of two writers with the same
-/// tag sees the first one's write and fails.
+/// What is locked and versioned: a contact, an address.
+pub(crate) struct Versioned {
+    pub lock: fn(i64) -> SqlQuery,
+    /// The SQL of its current tag, from its id (`$1`).
+    pub tag: &'static str,
+    pub missing: QueryError,
+}
+
+const CONTACT: Versioned =
+    Versioned { lock: statements::lock_contact, tag: CURRENT_TAG, missing: QueryError::NoSuchContact };
+
 fn lock_current(client: &mut SpiClient<'_>, id: i64, if_match: Option<&str>) -> Result<(), Failure> {
-    let lock = statements::lock_contact(id);
+    lock_version(client, &CONTACT, id, if_match)
+}
+
+/// Locks the row, then compares its version with `if_match`. The lock
+/// makes concurrent writers of one row take turns; the version is read
+/// after it, so the second of two writers with the same tag sees the
+/// first one's write and fails.
+pub(crate) fn lock_version(
+    client: &mut SpiClient<'_>,
+    what: &Versioned,
+    id: i64,
+    if_match: Option<&str>,
+) -> Result<(), Failure> {
+    let lock = (what.lock)(id);
     let locked = client.update(lock.text.as_str(), Some(1), &db::datums(&lock))?;
     if locked.is_empty() {
-        return Err(QueryError::NoSuchContact.into());
+        return Err(what.missing.clone().into());
     }
     if let Some(header) = if_match {
-        let current: Option<String> = client.update(CURRENT_TAG, Some(1), &[id.into()])?.first().get_one()?;
+        let current: Option<String> = client.update(what.tag, Some(1), &[id.into()])?.first().get_one()?;
         if !if_match_allows(header, current.as_deref().unwrap_or_default()) {
             return Err(QueryError::StaleVersion.into());
         }
@@ -161,7 +181,7 @@ fn insert_new_address(client: &mut SpiClient<'_>, write: &ContactWrite) -> Resul
     }
 }
 
-fn returning_id(client: &mut SpiClient<'_>, q: &SqlQuery) -> Result<i64, Failure> {
+pub(crate) fn returning_id(client: &mut SpiClient<'_>, q: &SqlQuery) -> Result<i64, Failure> {
     // No row limit: an INSERT stopped at its first row never reaches the
     // end of its statement, so its statement-level triggers (which keep
     // the projection) would not fire.
@@ -169,7 +189,7 @@ fn returning_id(client: &mut SpiClient<'_>, q: &SqlQuery) -> Result<i64, Failure
     Ok(id.expect("INSERT … RETURNING id returns the id"))
 }
 
-fn run(client: &mut SpiClient<'_>, q: &SqlQuery) -> Result<(), Failure> {
+pub(crate) fn run(client: &mut SpiClient<'_>, q: &SqlQuery) -> Result<(), Failure> {
     client.update(q.text.as_str(), None, &db::datums(q))?;
     Ok(())
 }

@@ -31,6 +31,11 @@ pub struct Binder {
 }
 
 impl Binder {
+    /// The query of `text` with the values bound so far.
+    pub fn finish(self, text: String) -> SqlQuery {
+        SqlQuery { text, args: self.args }
+    }
+
     pub fn bind(&mut self, arg: Arg) -> String {
         self.args.push(arg);
         format!("${}", self.args.len())

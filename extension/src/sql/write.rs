@@ -113,6 +113,30 @@ pub fn address_exists(id: i64) -> SqlQuery {
     SqlQuery { text: "SELECT EXISTS (SELECT 1 FROM address WHERE id = $1)".into(), args: vec![Arg::Int8(id)] }
 }
 
+/// The address's row, locked for the write (`lock_contact`'s reason).
+pub fn lock_address(id: i64) -> SqlQuery {
+    SqlQuery { text: "SELECT id FROM address WHERE id = $1 FOR UPDATE".into(), args: vec![Arg::Int8(id)] }
+}
+
+/// `UPDATE address …`: the given columns (an address has no timestamp:
+/// a write that changes nothing keeps its tag).
+pub fn update_address(id: i64, columns: &[(Column, WriteValue)]) -> Option<SqlQuery> {
+    if columns.is_empty() {
+        return None;
+    }
+    let mut binder = Binder::default();
+    let target = binder.bind(Arg::Int8(id));
+    let sets: Vec<String> =
+        columns.iter().map(|(c, v)| format!("{} = {}", c.name, value(&mut binder, *c, v))).collect();
+    Some(finish(binder, format!("UPDATE address SET {} WHERE id = {target}", sets.join(", "))))
+}
+
+/// `DELETE FROM address`; its contacts keep living, without an address
+/// (ON DELETE SET NULL).
+pub fn delete_address(id: i64) -> SqlQuery {
+    SqlQuery { text: "DELETE FROM address WHERE id = $1".into(), args: vec![Arg::Int8(id)] }
+}
+
 /// `DELETE FROM appuser`; its relationship goes with it (ON DELETE CASCADE).
 pub fn delete_contact(id: i64) -> SqlQuery {
     SqlQuery { text: "DELETE FROM appuser WHERE id = $1".into(), args: vec![Arg::Int8(id)] }
