@@ -34,6 +34,12 @@ pub struct Config {
     pub tokens: Vec<crate::auth::Token>,
     /// `LOG_FORMAT`: `text` (default) or `json` (one JSON object per line).
     pub log_format: LogFormat,
+    /// `POSTINGS_REFRESH_AFTER`: the postings are refreshed in the
+    /// background once this many contacts were written since (default
+    /// 10000; 0: never, refresh them yourself).
+    pub postings_refresh_after: i64,
+    /// `POSTINGS_REFRESH_EVERY` in seconds: how often that is checked (default 30).
+    pub postings_refresh_every: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +133,10 @@ impl Config {
                 .map(crate::auth::Token::parse)
                 .collect(),
             log_format: parse("LOG_FORMAT", get("LOG_FORMAT"), LogFormat::Text)?,
+            postings_refresh_after: parse("POSTINGS_REFRESH_AFTER", get("POSTINGS_REFRESH_AFTER"), 10_000i64)?,
+            postings_refresh_every: Duration::from_secs(
+                parse("POSTINGS_REFRESH_EVERY", get("POSTINGS_REFRESH_EVERY"), 30u64)?.max(1),
+            ),
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod import;
 pub mod observe;
 pub mod prefer;
 pub mod query;
+pub mod refresher;
 pub mod routes;
 pub mod writes;
 

@@ -39,6 +39,10 @@ async fn run() -> anyhow::Result<()> {
         "serving http://{}/api/contacts/",
         listener.local_addr()?
     );
+    if config.postings_refresh_after > 0 {
+        let (pool, every, after) = (pool.clone(), config.postings_refresh_every, config.postings_refresh_after);
+        tokio::spawn(api::refresher::run(pool, every, after));
+    }
     let state = AppState::new(pool, &config);
     api::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");

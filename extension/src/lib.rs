@@ -131,6 +131,15 @@ fn refresh_postings() -> JsonText {
     JsonText(ok_or_raise(service::refresh_postings()))
 }
 
+/// Refreshes the postings when at least `min_dirty` contacts were written
+/// since their snapshot and no refresh is running; NULL otherwise. Granted
+/// to the API's role, which calls it in the background (runs as the
+/// tables' owner).
+#[pg_extern(volatile)]
+fn refresh_stale_postings(min_dirty: default!(i64, 10000)) -> Option<JsonText> {
+    ok_or_raise(service::refresh_stale_postings(min_dirty)).map(JsonText)
+}
+
 /// The OpenAPI 3 description of the HTTP API, generated from the query
 /// language's field table (the API serves it at /api/schema/).
 #[pg_extern(immutable, parallel_safe)]
@@ -282,7 +291,7 @@ BEGIN
              WHERE p.pronamespace = 'crm'::regnamespace
                AND p.proname IN ('create_contact', 'update_contact', 'replace_contact', 'delete_contact',
                                  'create_address', 'update_address', 'replace_address', 'delete_address',
-                                 'import_contacts')
+                                 'refresh_stale_postings', 'import_contacts')
     LOOP
         IF f::text NOT LIKE '%import_contacts%' THEN
             EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f);
@@ -302,6 +311,7 @@ $$;
         update_address,
         replace_address,
         delete_address,
+        refresh_stale_postings,
         import_contacts
     ]
 );

@@ -630,10 +630,14 @@ pub fn create_tables_sql(schema: &str) -> Vec<String> {
     ]
 }
 
+/// A contact already dirty gets its entry written anew: a refresh running
+/// meanwhile then sees a new version and keeps it dirty (`postings_store::refresh`).
+const REMARK: &str = "ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id";
+
 /// Trigger statements on the projection: the contacts whose matched text
 /// may have changed become dirty. `rows` is a transition table.
 pub fn mark_dirty_sql(schema: &str, rows: &str) -> String {
-    format!("INSERT INTO {schema}.{DIRTY} (id) SELECT DISTINCT id FROM {rows} ON CONFLICT DO NOTHING")
+    format!("INSERT INTO {schema}.{DIRTY} (id) SELECT DISTINCT id FROM {rows} {REMARK}")
 }
 
 /// An update marks only contacts whose columns with postings changed: the
@@ -647,8 +651,7 @@ pub fn mark_changed_dirty_sql(schema: &str) -> String {
     let columns = columns.join(", ");
     format!(
         "INSERT INTO {schema}.{DIRTY} (id) SELECT id FROM \
-         (SELECT id, {columns} FROM new_rows EXCEPT SELECT id, {columns} FROM old_rows) changed \
-         ON CONFLICT DO NOTHING"
+         (SELECT id, {columns} FROM new_rows EXCEPT SELECT id, {columns} FROM old_rows) changed {REMARK}"
     )
 }
 

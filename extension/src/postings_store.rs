@@ -66,14 +66,23 @@ fn free_last_result() {
 }
 
 /// Replaces every posting with a snapshot of the projection, and forgets
-/// the dirty contacts (the snapshot has them). One pass over the
-/// projection in id order, every pattern column at once: this thread reads
-/// batches of rows and hands them to the builder's thread, then writes
-/// what it makes, column by column, as it makes it. The caller holds a
-/// lock that keeps writers out of the projection meanwhile.
+/// the dirty contacts the snapshot has. One pass over the projection in id
+/// order, every pattern column at once: this thread reads batches of rows
+/// and hands them to the builder's thread, then writes what it makes,
+/// column by column, as it makes it.
+///
+/// Writers go on meanwhile, and readers use the postings before (MVCC: the
+/// old rows are deleted, not truncated, so no lock keeps readers waiting).
+/// What makes that safe: the dirty entries are read first, with their
+/// versions (a write re-marks a dirty contact by updating its entry); the
+/// build reads the projection after that; at the end only the entries
+/// still at the version read are forgotten. A contact written after the
+/// first read has a new entry or a new version, so it stays dirty and is
+/// matched by SQL, whatever the build saw of it.
 pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildReport> {
     let started = std::time::Instant::now();
-    client.update(format!("TRUNCATE {schema}.{POSTING}, {schema}.{DIRTY}").as_str(), None, &[])?;
+    let seen = dirty_versions(client, schema)?;
+    client.update(format!("DELETE FROM {schema}.{POSTING}").as_str(), None, &[])?;
     let max_id = client.select(format!("SELECT max(id) FROM {schema}.{FLAT}").as_str(), Some(1), &[])?.first();
     if max_id.get_one::<i64>()?.is_some_and(|id| postings::member(id).is_none()) {
         // Left unbuilt: text conditions are matched in SQL.
@@ -128,9 +137,31 @@ pub fn refresh(client: &mut SpiClient<'_>, schema: &str) -> SpiResult<BuildRepor
         None,
         &[],
     )?;
+    forget_dirty(client, schema, seen)?;
     client.update(format!("ANALYZE {schema}.{POSTING}").as_str(), None, &[])?;
     report.total_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// The dirty contacts and the versions of their entries (`xmin`: each
+/// write that marks a contact writes its entry anew).
+fn dirty_versions(client: &SpiClient<'_>, schema: &str) -> SpiResult<(Vec<i64>, Vec<String>)> {
+    let sql = format!("SELECT array_agg(id), array_agg(xmin::text) FROM {schema}.{DIRTY}");
+    let row = client.select(sql.as_str(), Some(1), &[])?.first();
+    Ok((row.get::<Vec<i64>>(1)?.unwrap_or_default(), row.get::<Vec<String>>(2)?.unwrap_or_default()))
+}
+
+/// Forgets the dirty entries still at the version `dirty_versions` read.
+fn forget_dirty(client: &mut SpiClient<'_>, schema: &str, (ids, versions): (Vec<i64>, Vec<String>)) -> SpiResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "DELETE FROM {schema}.{DIRTY} d USING unnest($1::bigint[], $2::text[]) AS seen(id, version) \
+         WHERE d.id = seen.id AND d.xmin::text = seen.version"
+    );
+    client.update(sql.as_str(), None, &[ids.into(), versions.into()])?;
+    Ok(())
 }
 
 /// The prefix every value of a column without value postings starts with

@@ -763,10 +763,37 @@ pub fn refresh_postings() -> Result<String, Failure> {
             );
         }
         let schema = objects::quote_ident(&table_schema(client, Table::Appuser)?);
-        db::execute(client, &format!("LOCK TABLE {schema}.{} IN SHARE MODE", objects::FLAT))?;
+        // One refresh at a time (writers and readers go on: see `refresh`);
+        // the second waits for the first.
+        db::execute(client, "SELECT pg_advisory_xact_lock(hashtext('crm.refresh_postings'))")?;
         Ok(postings_store::refresh(client, &schema)?)
     })?;
     Ok(serde_json::to_string(&report).expect("reports serialize"))
+}
+
+/// `crm.refresh_stale_postings(min_dirty)`: a new snapshot of the
+/// postings when at least `min_dirty` contacts were written since the last
+/// one and no other refresh is running; `None` otherwise. For a caller
+/// that may only read (the API's role, which calls it now and then): it
+/// runs as the tables' owner (SECURITY DEFINER, search_path pinned).
+pub fn refresh_stale_postings(min_dirty: i64) -> Result<Option<String>, Failure> {
+    crate::writes::in_tables_schema(|client| {
+        if !db::projection_present(client)? || !postings_store::present(client)? {
+            return Ok(None);
+        }
+        let count = format!("SELECT count(*)::text FROM {}", objects::DIRTY);
+        let dirty: i64 = db::text_value(client, &count, &[])?.and_then(|n| n.parse().ok()).unwrap_or(0);
+        let free =
+            db::text_value(client, "SELECT pg_try_advisory_xact_lock(hashtext('crm.refresh_postings'))::text", &[])?;
+        if dirty < min_dirty.max(1) || free.as_deref() != Some("true") {
+            return Ok(None);
+        }
+        let schema = objects::quote_ident(&table_schema(client, Table::Appuser)?);
+        let report = postings_store::refresh(client, &schema)?;
+        let mut report = serde_json::to_value(&report).expect("reports serialize");
+        report["dirty_before"] = dirty.into();
+        Ok(Some(report.to_string()))
+    })
 }
 
 /// `crm.contact`: one contact as JSON, `None` when the id does not exist.

@@ -587,14 +587,49 @@ async fn writes_through_the_functions_match_the_reference() {
     fill(&sandbox, &mut rng, 0).await;
     sandbox.client.query_one("SELECT crm.use_variant('trgm')", &[]).await.unwrap();
     let client = &sandbox.client;
-    let addresses: Vec<i64> =
+    let mut addresses: Vec<i64> =
         client.query("SELECT id FROM address", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
     let mut contacts: Vec<i64> =
         client.query("SELECT id FROM appuser", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    client.batch_execute("CREATE TEMP TABLE staged (line bigint, body jsonb)").await.unwrap();
     for _ in 0..400 {
         let body = random_write_body(&mut rng, &addresses, false);
         let id = *rng.pick(&contacts);
-        match rng.below(10) {
+        match rng.below(13) {
+            10 => {
+                // An import of a few rows, some with new addresses.
+                let bodies: Vec<String> =
+                    (0..1 + rng.below(20)).map(|_| random_write_body(&mut rng, &addresses, true).to_string()).collect();
+                client.batch_execute("TRUNCATE staged").await.unwrap();
+                client
+                    .execute(
+                        "INSERT INTO staged SELECT n, b::jsonb FROM unnest($1::text[]) WITH ORDINALITY t(b, n)",
+                        &[&bodies],
+                    )
+                    .await
+                    .unwrap();
+                let before: i64 =
+                    client.query_one("SELECT coalesce(max(id), 0) FROM appuser", &[]).await.unwrap().get(0);
+                let report: String =
+                    client.query_one("SELECT crm.import_contacts('staged')::text", &[]).await.unwrap().get(0);
+                let report: Value = serde_json::from_str(&report).unwrap();
+                assert_eq!(report["created"].as_u64(), Some(bodies.len() as u64), "{report}");
+                let new = client.query("SELECT id FROM appuser WHERE id > $1", &[&before]).await.unwrap();
+                contacts.extend(new.iter().map(|r| r.get::<_, i64>(0)));
+            }
+            11 if !addresses.is_empty() => {
+                let address = *rng.pick(&addresses);
+                let city = format!("Moved{}", rng.below(5));
+                client
+                    .query_one("SELECT crm.update_address($1, $2)::text", &[&address, &json!({"city": city})])
+                    .await
+                    .unwrap();
+            }
+            12 if addresses.len() > 1 => {
+                let address = *rng.pick(&addresses);
+                client.execute("SELECT crm.delete_address($1)", &[&address]).await.unwrap();
+                addresses.retain(|a| *a != address);
+            }
             0..=2 => {
                 let body = random_write_body(&mut rng, &addresses, true);
                 let text: String =
