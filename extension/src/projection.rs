@@ -55,7 +55,13 @@ fn create_tables(n: &Names) -> Vec<String> {
         // autovacuum runs after 10,000 changed or inserted rows, not after
         // a fifth of the table (600,000 at 3M) as by default.
         format!("CREATE TABLE {} ({}) WITH ({FLAT_AUTOVACUUM})", n.q(FLAT), columns.join(", ")),
-        format!("CREATE TABLE {} (field text NOT NULL, value text NOT NULL)", n.q(DICTIONARY)),
+        // Insert-only: vacuumed after 10,000 new values (it merges the
+        // trigram index's pending list too).
+        format!(
+            "CREATE TABLE {} (field text NOT NULL, value text NOT NULL) \
+             WITH (autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 10000)",
+            n.q(DICTIONARY)
+        ),
         // Every write updates a slot: pages with room for HOT updates, and
         // an autovacuum that does not wait for a fifth of the table to die.
         format!(
