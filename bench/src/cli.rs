@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::scenarios::{DEFAULT_CURSOR_DEPTHS, WALK_PAGE_SIZE};
+use crate::scenarios::{Params, DEFAULT_CURSOR_DEPTHS, WALK_PAGE_SIZE};
+use crate::writes::plan::{DEFAULT_IMPORT_ROWS, DEFAULT_WRITES, MAX_IMPORT_ROWS};
+use crate::writes::WriteParts;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Via {
@@ -45,14 +47,31 @@ pub struct Args {
     pub database_url: Option<String>,
 
     /// Index variants to measure, in this order [default: every variant
-    /// crm.variant() lists]. The variant active at the start is restored.
+    /// crm.variant() lists]; `active`: the one active at the start, without
+    /// switching. The variant active at the start is restored.
     #[arg(long, value_delimiter = ',')]
     pub variants: Vec<String>,
 
     /// Scenarios: ids, groups (e.g. sort_by_attribute), `pagination`,
-    /// `cursor` or `all` [default: all].
+    /// `cursor` or `all` [default: all]; the write group only by name:
+    /// `writes` (writes:single, writes:import, writes:export), HTTP only.
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
+
+    /// Write group: single creates per variant, then as many PATCHes and
+    /// DELETEs of them [default: 200].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub writes: Option<u64>,
+
+    /// Write group: contacts of the timed NDJSON import [default: 100000].
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=MAX_IMPORT_ROWS))]
+    pub import_rows: Option<u64>,
+
+    /// Write group: list parameters of the timed CSV export, form-encoded
+    /// (e.g. `address__country=Norway&ordering=id`) [default: none, the
+    /// whole table].
+    #[arg(long, value_name = "QUERY")]
+    pub export_params: Option<String>,
 
     /// Measured repetitions per scenario (after the warm-up).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
@@ -187,7 +206,46 @@ impl Args {
         if self.statement_timeout == 0 {
             bail!("--statement-timeout must be positive");
         }
+        self.validate_writes()?;
         self.validate_workload()
+    }
+
+    fn validate_writes(&self) -> Result<()> {
+        let parts = self.write_parts();
+        let sized = [
+            (self.writes.is_some(), "--writes", parts.single),
+            (self.import_rows.is_some(), "--import-rows", parts.import),
+            (self.export_params.is_some(), "--export-params", parts.export),
+        ];
+        for (given, flag, selected) in sized {
+            if given && !selected {
+                bail!("{flag} belongs to the write group: add writes (or its part) to --scenarios");
+            }
+        }
+        if parts.any() && self.via != Via::Http {
+            bail!("the write group (--scenarios writes) goes through the API: it needs --via http");
+        }
+        if let Some(key) = self.export_params().0.iter().map(|(k, _)| k.as_str()).find(|k| *k == "format") {
+            bail!("--export-params: {key} is set by the bench (the export is CSV)");
+        }
+        Ok(())
+    }
+
+    /// The write group's parts asked for in --scenarios.
+    pub fn write_parts(&self) -> WriteParts {
+        WriteParts::from_names(&self.scenarios)
+    }
+
+    pub fn single_writes(&self) -> u64 {
+        self.writes.unwrap_or(DEFAULT_WRITES)
+    }
+
+    pub fn import_rows(&self) -> u64 {
+        self.import_rows.unwrap_or(DEFAULT_IMPORT_ROWS)
+    }
+
+    pub fn export_params(&self) -> Params {
+        Params::from_query(self.export_params.as_deref().unwrap_or_default().trim_start_matches('?'))
     }
 
     fn validate_workload(&self) -> Result<()> {
@@ -286,6 +344,41 @@ mod tests {
         assert!(refused(&["--workload", "5", "--duration", "2"]), "--duration needs --clients");
         assert!(refused(&["--workload", "5", "--clients", "1000", "--duration", "2"]));
         assert!(refused(&["--workload", "5", "--cancel-check", "0"]));
+    }
+
+    #[test]
+    fn write_group_flags() {
+        let a = parse(&["--scenarios", "writes", "--variants", "active"]);
+        assert!(a.validate().is_ok());
+        assert_eq!((a.single_writes(), a.import_rows(), a.export_params()), (200, 100_000, Params::default()));
+        let a = parse(&[
+            "--scenarios",
+            "search,writes",
+            "--writes",
+            "20",
+            "--import-rows",
+            "2000",
+            "--export-params",
+            "?address__country=Norway&ordering=id",
+        ]);
+        assert!(a.validate().is_ok());
+        assert_eq!((a.single_writes(), a.import_rows()), (20, 2000));
+        assert_eq!(a.export_params(), Params::new(&[("address__country", "Norway"), ("ordering", "id")]));
+        let e = parse(&["--writes", "5"]).validate().unwrap_err().to_string();
+        assert_eq!(e, "--writes belongs to the write group: add writes (or its part) to --scenarios");
+        let e = parse(&["--scenarios", "writes:single", "--import-rows", "5"]).validate().unwrap_err().to_string();
+        assert!(e.starts_with("--import-rows belongs to the write group"), "{e}");
+        let e = parse(&["--scenarios", "writes", "--via", "sql"]).validate().unwrap_err().to_string();
+        assert!(e.contains("needs --via http"), "{e}");
+        let e = parse(&["--scenarios", "writes", "--export-params", "format=ndjson"]).validate().unwrap_err();
+        assert!(e.to_string().contains("format is set by the bench"), "{e}");
+        let refused = |args: &[&str]| {
+            let mut all = vec!["bench", "--database-url", "postgres://u@h/db", "--scenarios", "writes"];
+            all.extend_from_slice(args);
+            Args::try_parse_from(all).is_err()
+        };
+        assert!(refused(&["--writes", "0"]) && refused(&["--import-rows", "0"]));
+        assert!(refused(&["--import-rows", "3000001"]));
     }
 
     #[test]

@@ -18,7 +18,6 @@ fn cell(run: &RunResults, variant: &str, scenario: &str) -> String {
 }
 
 pub fn table(run: &RunResults) -> String {
-    let variants = run.variants();
     let m = &run.meta;
     let mut out = format!(
         "\ncrm-contacts benchmark {} — via {} ({}), {} contacts, p50 ms over {} repetitions after {} warm-up\n",
@@ -29,6 +28,20 @@ pub fn table(run: &RunResults) -> String {
         m.reps,
         m.warmup
     );
+    if !run.results.is_empty() {
+        out.push_str(&reads(run));
+    }
+    out.push_str(&crate::writes::report::console(run));
+    if let Some(why) = &m.incomplete {
+        out.push_str(&format!("\nINCOMPLETE RUN: {why}\n"));
+    }
+    out
+}
+
+/// One line per read scenario, a column per variant.
+fn reads(run: &RunResults) -> String {
+    let variants = run.variants();
+    let mut out = String::new();
     let label_width = run.scenario_ids().iter().map(|(_, l)| l.chars().count()).max().unwrap_or(8).max(8);
     let mut header = format!("{:<label_width$}", "scenario");
     for v in &variants {
@@ -58,9 +71,6 @@ pub fn table(run: &RunResults) -> String {
         out.push('\n');
     }
     out.push_str("(pagination and cursor rows: the average of the pages' p50, as the original's avg per page)\n");
-    if let Some(why) = &m.incomplete {
-        out.push_str(&format!("\nINCOMPLETE RUN: {why}\n"));
-    }
     out
 }
 
@@ -77,5 +87,13 @@ mod tests {
         assert!(search.contains("TIMEOUT") && search.contains("9.00") && search.contains("1643/1694/1569"), "{search}");
         let sort = text.lines().find(|l| l.starts_with("sort -created")).unwrap();
         assert!(sort.contains(" 310 |") && sort.contains(" 0.50 |") && sort.ends_with(" 3 | 66/63/66"), "{sort}");
+        assert!(!text.contains("writes via http"));
+        let mut with_writes = crate::writes::report::tests::with_writes();
+        let text = table(&with_writes);
+        assert!(text.contains("search (Paul)") && text.contains("\nwrites via http"), "{text}");
+        assert!(text.contains("\ntrgm "), "{text}");
+        with_writes.results.clear();
+        let writes_only = table(&with_writes);
+        assert!(!writes_only.contains("scenario |") && writes_only.contains("\nwrites via http"), "{writes_only}");
     }
 }

@@ -1,5 +1,6 @@
 //! The bench's own database session: the dataset, the index variants,
-//! sample values and plans. It never writes contacts.
+//! sample values and plans. It never writes contacts (the write group's
+//! cleanup, `writes::cleanup`, deletes the ones the bench created).
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use crate::scenarios::{self, Params, SampleValues};
 pub const ADMIN_STATEMENT_TIMEOUT_MS: u64 = 15 * 60 * 1000;
 
 /// The name of the extension's projection table (found through search_path).
-const PROJECTION: &str = "crm_contact_flat";
+pub(crate) const PROJECTION: &str = "crm_contact_flat";
 
 /// A session with a statement timeout and an application name (to tell
 /// the bench's sessions apart in pg_stat_activity).

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::results::{PageResult, RunResults, ScenarioResult};
 use crate::scenarios;
+use crate::writes::{self, WriteResult};
 
 /// The files of one run.
 pub struct OutputFiles {
@@ -67,10 +68,16 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
     Ok(BufWriter::new(File::create(path).with_context(|| format!("cannot write {}", path.display()))?))
 }
 
-/// `{"meta": …, "results": [every scenario on every variant]}`.
+/// `{"meta": …, "results": [every scenario on every variant]}`, and
+/// `"writes": [every write operation on every variant]` when the write
+/// group ran.
 pub fn write_results_json(path: &Path, run: &RunResults) -> Result<()> {
     let mut out = create(path)?;
-    serde_json::to_writer_pretty(&mut out, &json!({"meta": run.meta, "results": run.results}))?;
+    let mut document = json!({"meta": run.meta, "results": run.results});
+    if !run.writes.is_empty() {
+        document["writes"] = json!(run.writes);
+    }
+    serde_json::to_writer_pretty(&mut out, &document)?;
     out.flush()?;
     Ok(())
 }
@@ -104,7 +111,7 @@ fn ms(v: Option<f64>) -> Option<String> {
 #[derive(Serialize)]
 struct ResultRow<'a> {
     variant: &'a str,
-    scenario: &'a str,
+    scenario: String,
     group: &'a str,
     label: &'a str,
     via: &'a str,
@@ -129,7 +136,10 @@ struct ResultRow<'a> {
     plan_seq_scans: Option<String>,
     plan_indexes: Option<String>,
     plan: Option<String>,
-    note: Option<&'a str>,
+    note: Option<String>,
+    /// The write group's import and export (empty for reads).
+    rows_per_s: Option<String>,
+    mb_per_s: Option<String>,
 }
 
 pub fn results_csv<W: Write>(out: W, run: &RunResults) -> Result<()> {
@@ -139,7 +149,7 @@ pub fn results_csv<W: Write>(out: W, run: &RunResults) -> Result<()> {
         let p = r.plan.as_ref();
         writer.serialize(ResultRow {
             variant: &r.variant,
-            scenario: &r.scenario,
+            scenario: r.scenario.clone(),
             group: &r.group,
             label: &r.label,
             via: &r.via,
@@ -164,11 +174,56 @@ pub fn results_csv<W: Write>(out: W, run: &RunResults) -> Result<()> {
             plan_seq_scans: p.map(|p| p.seq_scans.join(" ")),
             plan_indexes: p.map(|p| p.indexes.join(" ")),
             plan: p.map(|p| p.compact()).or_else(|| r.plan_error.clone()),
-            note: r.note.as_deref(),
+            note: r.note.clone(),
+            rows_per_s: None,
+            mb_per_s: None,
         })?;
+    }
+    for w in &run.writes {
+        writer.serialize(write_row(w))?;
     }
     writer.flush()?;
     Ok(())
+}
+
+/// A write operation as a line of the results CSV: scenario
+/// `writes:<operation>`, rows in `result_count`, bytes in `response_bytes`.
+fn write_row(w: &WriteResult) -> ResultRow<'_> {
+    let t = w.timing;
+    let rate = |v: Option<f64>, decimals: usize| v.map(|v| format!("{v:.decimals$}"));
+    let failed = (w.failed > 0).then(|| format!("{} of {} failed", w.failed, w.requests));
+    let note = [failed, w.note.clone()].into_iter().flatten().collect::<Vec<_>>().join("; ");
+    ResultRow {
+        variant: &w.variant,
+        scenario: format!("{}:{}", writes::plan::GROUP, w.operation),
+        group: writes::plan::GROUP,
+        label: &w.operation,
+        via: "http",
+        request: &w.request,
+        n: t.map_or(0, |t| t.n),
+        min_ms: ms(t.map(|t| t.min_ms)),
+        p50_ms: ms(t.map(|t| t.p50_ms)),
+        p95_ms: ms(t.map(|t| t.p95_ms)),
+        max_ms: ms(t.map(|t| t.max_ms)),
+        mean_ms: ms(t.map(|t| t.mean_ms)),
+        query_count: None,
+        result_count: w.rows,
+        total_count: None,
+        status: w.status,
+        error: w.error.as_deref(),
+        response_bytes: w.bytes,
+        plan_execution_ms: None,
+        plan_planning_ms: None,
+        plan_shared_hit: None,
+        plan_shared_read: None,
+        plan_temp_blocks: None,
+        plan_seq_scans: None,
+        plan_indexes: None,
+        plan: None,
+        note: (!note.is_empty()).then_some(note),
+        rows_per_s: rate(w.rows_per_s, 0),
+        mb_per_s: rate(w.mb_per_s, 2),
+    }
 }
 
 /// A CSV line of `pagination_report_page_size_<n>_<ts>.csv`.
@@ -262,6 +317,7 @@ pub(crate) mod tests {
             cursor_walk_budget_s: 120,
             explain: true,
             scenarios: vec!["search".into(), "sort_by_attribute:-created".into()],
+            writes: None,
             variants: ["baseline", "trgm"]
                 .iter()
                 .map(|v| VariantRun { name: v.to_string(), ..Default::default() })
@@ -328,6 +384,7 @@ pub(crate) mod tests {
                 page("trgm", 50, "page", 0, 0.5),
                 page("trgm", 50, "cursor", 1000, 0.6),
             ],
+            writes: Vec::new(),
         }
     }
 
@@ -373,6 +430,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn write_operations_are_lines_of_the_results_csv() {
+        let mut out = Vec::new();
+        results_csv(&mut out, &crate::writes::report::tests::with_writes()).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+        assert_eq!(headers[headers.len() - 2..], ["rows_per_s", "mb_per_s"]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 4 + 2 * 5);
+        let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        assert_eq!(&rows[0][column("rows_per_s")], "", "reads have no rate");
+        let export = rows.iter().find(|r| &r[0] == "trgm" && &r[1] == "writes:export").unwrap();
+        assert_eq!(&export[column("group")], "writes");
+        assert_eq!(&export[column("rows_per_s")], "300000");
+        assert_eq!(&export[column("mb_per_s")], "76.00");
+        assert_eq!(&export[column("result_count")], "3000000");
+        assert_eq!(&export[column("p50_ms")], "10000.000");
+        let create = rows.iter().find(|r| &r[0] == "trgm" && &r[1] == "writes:create").unwrap();
+        assert_eq!((&create[column("n")], &create[column("max_ms")]), ("3", "20.000"));
+        let refused = rows.iter().find(|r| &r[0] == "baseline" && &r[1] == "writes:import").unwrap();
+        assert_eq!(&refused[column("status")], "400");
+        assert!(refused[column("note")].starts_with("1 of 1 failed"), "{refused:?}");
+    }
+
+    #[test]
     fn pagination_shapes() {
         let run = sample_run();
         let mut out = Vec::new();
@@ -401,6 +482,14 @@ pub(crate) mod tests {
         assert_eq!(back["meta"]["samples"]["first_name"], "Paul");
         let results: Vec<ScenarioResult> = serde_json::from_value(back["results"].clone()).unwrap();
         assert_eq!(results, run.results);
+        assert!(back.get("writes").is_none(), "no write group, no key");
+        let run = crate::writes::report::tests::with_writes();
+        write_results_json(&path, &run).unwrap();
+        let back: serde_json::Value = serde_json::from_reader(File::open(&path).unwrap()).unwrap();
+        let writes: Vec<WriteResult> = serde_json::from_value(back["writes"].clone()).unwrap();
+        assert_eq!(writes, run.writes);
+        assert_eq!(back["meta"]["writes"]["marker"], "BenchW20250101T120000P1");
+        assert_eq!(back["meta"]["variants"][1]["writes_cleanup"]["contacts_deleted"], 100_003);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,7 +11,9 @@
 //! - [`export`]: JSON and CSV; [`charts`]: PNG; [`report`]: REPORT.md;
 //!   [`console`]: the table printed at the end;
 //! - [`workload`]: the randomized workload (`--workload N`), its load
-//!   mode, replay, comparison and cancellation check.
+//!   mode, replay, comparison and cancellation check;
+//! - [`writes`]: the write group (`--scenarios writes`): single writes,
+//!   import and export per variant, undone afterwards.
 
 pub mod charts;
 pub mod cli;
@@ -30,6 +32,7 @@ pub mod runner;
 pub mod scenarios;
 pub mod stats;
 pub mod workload;
+pub mod writes;
 
 use std::path::{Path, PathBuf};
 
@@ -57,10 +60,12 @@ pub async fn run_workload(args: &Args) -> Result<(WorkloadResults, Vec<PathBuf>)
 }
 
 /// Writes every file of a run into `dir`: JSON and CSV, pagination reports
-/// per page size, charts (when `charts`), and REPORT.md (keeping the
+/// per page size, charts (when `charts` and the run has reads), and REPORT.md (keeping the
 /// randomized workload's section of the REPORT.md it replaces).
 pub fn export_all(run: &RunResults, dir: &Path, charts: bool) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The charts draw the reads: a run of the write group alone has none.
+    let charts = charts && !run.results.is_empty();
     let files = export::OutputFiles::new(dir, &run.meta.timestamp);
     let mut written = Vec::new();
     export::write_results_json(&files.results_json(), run)?;

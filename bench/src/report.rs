@@ -82,56 +82,15 @@ pub fn render(run: &RunResults, files: &OutputFiles, charts: bool) -> String {
     }
     out.push('\n');
 
-    // Against the original.
-    let _ = writeln!(out, "## Against the original (p50 ms; pagination rows: avg per page)\n");
-    let _ = writeln!(
-        out,
-        "The original's figures are those of docs/compatibility.md (3,000,000 contacts, its own machine; its \"trgm\" had no \
-         trigram index). Every request of the original cost {} queries.\n",
-        original::QUERIES_PER_REQUEST
-    );
-    let mut header = String::from("| scenario | original baseline | original indexed | original \"trgm\" |");
-    let mut rule = String::from("|---|---:|---:|---:|");
-    for v in &variants {
-        let _ = write!(header, " {v} |");
-        rule.push_str("---:|");
+    // Nothing to show for a run of the write group alone.
+    if !run.results.is_empty() {
+        against_the_original(run, &variants, &mut out);
     }
-    header.push_str(" best vs original's best |");
-    rule.push_str("---:|");
-    let _ = writeln!(out, "{header}\n{rule}");
-    for (id, label) in run.scenario_ids() {
-        let figures = original::figures(&id);
-        let mut line = format!("| {} |", escape(&label));
-        for i in 0..3 {
-            let _ = write!(line, " {} |", figures.map_or("–".to_string(), |f| format!("{:.0}", f[i])));
-        }
-        for v in &variants {
-            let _ = write!(line, " {} |", p50_cell(run.result(v, &id)));
-        }
-        let ours_best = variants
-            .iter()
-            .filter_map(|v| run.result(v, &id).filter(|r| r.is_success()).and_then(|r| r.headline()))
-            .fold(f64::INFINITY, f64::min);
-        let vs = match original::best(&id) {
-            Some(theirs) if ours_best.is_finite() && ours_best > 0.0 => factor(theirs / ours_best),
-            _ => "–".to_string(),
-        };
-        let _ = writeln!(out, "{line} {vs} |");
-    }
-    out.push('\n');
-    let pagination: Vec<String> = variants
-        .iter()
-        .filter_map(|v| {
-            let r = run.result(v, original::PAGINATION_SCENARIO)?;
-            let t = r.timing?;
-            let theirs =
-                original::pagination(v).map_or(String::new(), |(avg, max)| format!(" (original: {avg:.0} / {max:.0})"));
-            Some(format!("{v}: {} / {}{theirs}", ms(t.mean_ms), ms(t.max_ms)))
-        })
-        .collect();
-    if !pagination.is_empty() {
-        let _ =
-            writeln!(out, "Pagination, page_size 1000, avg / max of the pages' p50 (ms): {}.\n", pagination.join("; "));
+
+    // The write group right after the reads' table: write cost next to read speed.
+    let writes = crate::writes::report::section(run);
+    if !writes.is_empty() {
+        let _ = writeln!(out, "{writes}");
     }
 
     if charts {
@@ -142,44 +101,8 @@ pub fn render(run: &RunResults, files: &OutputFiles, charts: bool) -> String {
         }
     }
 
-    // Per variant.
-    let _ = writeln!(out, "## Per variant\n");
-    let _ = writeln!(
-        out,
-        "Queries = the statements the extension ran for one request (from `crm.explain`) plus the call \
-         itself. Plan: per statement its execution time, rows, shared buffers hit/read, sequential scans \
-         (SEQ) and indexes used.\n"
-    );
-    for v in &variants {
-        let _ = writeln!(out, "### {v}\n");
-        let _ = writeln!(out, "| scenario | p50 | p95 | min | max | queries | results | count | status | plan |");
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
-        for r in run.results.iter().filter(|r| r.variant == *v) {
-            let t = r.timing;
-            let cell = |f: fn(&crate::stats::Timing) -> f64| t.as_ref().map_or("–".to_string(), |t| ms(f(t)));
-            let plan = r
-                .plan
-                .as_ref()
-                .map(|p| p.compact())
-                .or_else(|| r.plan_error.clone())
-                .or_else(|| r.note.clone())
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                escape(&r.label),
-                cell(|t| t.p50_ms),
-                cell(|t| t.p95_ms),
-                cell(|t| t.min_ms),
-                cell(|t| t.max_ms),
-                opt(r.query_count),
-                opt(r.result_count),
-                opt(r.total_count),
-                escape(&r.outcome()),
-                escape(&plan)
-            );
-        }
-        out.push('\n');
+    if !run.results.is_empty() {
+        per_variant(run, &variants, &mut out);
     }
 
     // Pagination.
@@ -274,6 +197,102 @@ pub fn render(run: &RunResults, files: &OutputFiles, charts: bool) -> String {
     out
 }
 
+/// Our p50 next to the original's figures, per scenario and variant.
+fn against_the_original(run: &RunResults, variants: &[String], out: &mut String) {
+    let _ = writeln!(out, "## Against the original (p50 ms; pagination rows: avg per page)\n");
+    let _ = writeln!(
+        out,
+        "The original's figures are those of docs/compatibility.md (3,000,000 contacts, its own machine; its \"trgm\" had no \
+         trigram index). Every request of the original cost {} queries.\n",
+        original::QUERIES_PER_REQUEST
+    );
+    let mut header = String::from("| scenario | original baseline | original indexed | original \"trgm\" |");
+    let mut rule = String::from("|---|---:|---:|---:|");
+    for v in variants {
+        let _ = write!(header, " {v} |");
+        rule.push_str("---:|");
+    }
+    header.push_str(" best vs original's best |");
+    rule.push_str("---:|");
+    let _ = writeln!(out, "{header}\n{rule}");
+    for (id, label) in run.scenario_ids() {
+        let figures = original::figures(&id);
+        let mut line = format!("| {} |", escape(&label));
+        for i in 0..3 {
+            let _ = write!(line, " {} |", figures.map_or("–".to_string(), |f| format!("{:.0}", f[i])));
+        }
+        for v in variants {
+            let _ = write!(line, " {} |", p50_cell(run.result(v, &id)));
+        }
+        let ours_best = variants
+            .iter()
+            .filter_map(|v| run.result(v, &id).filter(|r| r.is_success()).and_then(|r| r.headline()))
+            .fold(f64::INFINITY, f64::min);
+        let vs = match original::best(&id) {
+            Some(theirs) if ours_best.is_finite() && ours_best > 0.0 => factor(theirs / ours_best),
+            _ => "–".to_string(),
+        };
+        let _ = writeln!(out, "{line} {vs} |");
+    }
+    out.push('\n');
+    let pagination: Vec<String> = variants
+        .iter()
+        .filter_map(|v| {
+            let r = run.result(v, original::PAGINATION_SCENARIO)?;
+            let t = r.timing?;
+            let theirs =
+                original::pagination(v).map_or(String::new(), |(avg, max)| format!(" (original: {avg:.0} / {max:.0})"));
+            Some(format!("{v}: {} / {}{theirs}", ms(t.mean_ms), ms(t.max_ms)))
+        })
+        .collect();
+    if !pagination.is_empty() {
+        let _ =
+            writeln!(out, "Pagination, page_size 1000, avg / max of the pages' p50 (ms): {}.\n", pagination.join("; "));
+    }
+}
+
+/// A table per variant: timings, query counts and plans.
+fn per_variant(run: &RunResults, variants: &[String], out: &mut String) {
+    let _ = writeln!(out, "## Per variant\n");
+    let _ = writeln!(
+        out,
+        "Queries = the statements the extension ran for one request (from `crm.explain`) plus the call \
+         itself. Plan: per statement its execution time, rows, shared buffers hit/read, sequential scans \
+         (SEQ) and indexes used.\n"
+    );
+    for v in variants {
+        let _ = writeln!(out, "### {v}\n");
+        let _ = writeln!(out, "| scenario | p50 | p95 | min | max | queries | results | count | status | plan |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
+        for r in run.results.iter().filter(|r| r.variant == *v) {
+            let t = r.timing;
+            let cell = |f: fn(&crate::stats::Timing) -> f64| t.as_ref().map_or("–".to_string(), |t| ms(f(t)));
+            let plan = r
+                .plan
+                .as_ref()
+                .map(|p| p.compact())
+                .or_else(|| r.plan_error.clone())
+                .or_else(|| r.note.clone())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                escape(&r.label),
+                cell(|t| t.p50_ms),
+                cell(|t| t.p95_ms),
+                cell(|t| t.min_ms),
+                cell(|t| t.max_ms),
+                opt(r.query_count),
+                opt(r.result_count),
+                opt(r.total_count),
+                escape(&r.outcome()),
+                escape(&plan)
+            );
+        }
+        out.push('\n');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +315,20 @@ mod tests {
         assert!(text.contains("- [benchmark_results_20250101_120000.csv](benchmark_results_20250101_120000.csv)"));
         let no_charts = render(&run, &files, false);
         assert!(!no_charts.contains(".png"));
+        assert!(!text.contains("## Writes"), "no write group, no section");
+    }
+
+    #[test]
+    fn the_writes_section_follows_the_reads_table() {
+        let run = crate::writes::report::tests::with_writes();
+        let files = OutputFiles::new(Path::new("benchmark_results"), &run.meta.timestamp);
+        let text = render(&run, &files, true);
+        let (against, writes, charts) = (
+            text.find("## Against the original").unwrap(),
+            text.find("## Writes (HTTP)").unwrap(),
+            text.find("## Charts").unwrap(),
+        );
+        assert!(against < writes && writes < charts, "{text}");
+        assert!(text.contains("| trgm | 4.00 / 18.4 / 20.0 |"), "{text}");
     }
 }

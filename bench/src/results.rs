@@ -6,6 +6,7 @@ use crate::db::{Dataset, Switch};
 use crate::plan::PlanSummary;
 use crate::scenarios::SampleValues;
 use crate::stats::Timing;
+use crate::writes::{Cleanup, WritePlan, WriteResult};
 
 /// One scenario on one variant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,6 +102,9 @@ pub struct VariantRun {
     /// How deep the cursor walk got, and why it stopped.
     pub cursor_depth_reached: Option<u64>,
     pub cursor_walk: Option<String>,
+    /// What the write group's cleanup deleted on this variant.
+    #[serde(default)]
+    pub writes_cleanup: Option<Cleanup>,
 }
 
 /// The machine the bench ran on.
@@ -141,6 +145,9 @@ pub struct RunMeta {
     pub cursor_walk_budget_s: u64,
     pub explain: bool,
     pub scenarios: Vec<String>,
+    /// The write group, when it ran.
+    #[serde(default)]
+    pub writes: Option<WritePlan>,
     pub variants: Vec<VariantRun>,
     pub initial_variant: String,
     pub final_variant: String,
@@ -155,6 +162,9 @@ pub struct RunResults {
     pub meta: RunMeta,
     pub results: Vec<ScenarioResult>,
     pub pages: Vec<PageResult>,
+    /// The write group: per variant, one per operation.
+    #[serde(default)]
+    pub writes: Vec<WriteResult>,
 }
 
 impl RunResults {
@@ -176,6 +186,10 @@ impl RunResults {
 
     pub fn result(&self, variant: &str, scenario: &str) -> Option<&ScenarioResult> {
         self.results.iter().find(|r| r.variant == variant && r.scenario == scenario)
+    }
+
+    pub fn write(&self, variant: &str, operation: &str) -> Option<&WriteResult> {
+        self.writes.iter().find(|w| w.variant == variant && w.operation == operation)
     }
 
     /// The page sizes that have pages.

@@ -15,6 +15,7 @@ use crate::progress::Progress;
 use crate::results::{Machine, PageResult, RunMeta, RunResults, ScenarioResult, VariantRun};
 use crate::scenarios::{self, PagePick, Params, Request, SampleValues, Scenario, Selection, WALK_PAGE_SIZE};
 use crate::stats::Timing;
+use crate::writes::{self, WritePlan, Written};
 
 /// What every stage of the run needs.
 struct Context<'a> {
@@ -25,6 +26,10 @@ struct Context<'a> {
     variants: Vec<String>,
     /// Page picks per page size, the same on every variant.
     picks: Vec<(u64, Vec<PagePick>)>,
+    /// The API, when the run goes through it (the write group needs it).
+    http: Option<&'a HttpClient>,
+    /// The write group, when asked for.
+    writes: Option<WritePlan>,
 }
 
 /// What has been measured so far (kept when a run stops early).
@@ -33,6 +38,7 @@ struct Collected {
     results: Vec<ScenarioResult>,
     pages: Vec<PageResult>,
     variants: Vec<VariantRun>,
+    writes: Written,
 }
 
 /// Runs the bench as `args` say. The results are returned also when the
@@ -67,10 +73,12 @@ pub async fn run(args: &Args) -> Result<RunResults> {
         .iter()
         .map(|size| (*size, scenarios::page_picks(dataset.total_contacts, *size, args.random_pages, args.seed, depths)))
         .collect();
-    let context = Context { args, admin: &admin, progress: &progress, selection, variants, picks };
+    let writes = write_plan(args, &selection, started_at);
+    let context =
+        Context { args, admin: &admin, progress: &progress, selection, variants, picks, http: http.as_ref(), writes };
     let start = Start { started_at, dataset, samples, initial };
-    match http {
-        Some(client) => measure_all(&client, &context, start).await,
+    match &http {
+        Some(client) => measure_all(client, &context, start).await,
         None => {
             let client = SqlClient::connect(url, args.statement_timeout).await?;
             measure_all(&client, &context, start).await
@@ -121,16 +129,34 @@ pub(crate) async fn http_client(args: &Args, dataset: &Dataset) -> Result<HttpCl
     Ok(client)
 }
 
-/// The variants to measure: as asked (each must be available), or all.
+/// The write group's plan, when `--scenarios` names it.
+fn write_plan(args: &Args, selection: &Selection, started_at: chrono::DateTime<chrono::Utc>) -> Option<WritePlan> {
+    selection.writes.any().then(|| WritePlan {
+        parts: selection.writes,
+        single_writes: args.single_writes(),
+        import_rows: args.import_rows(),
+        export_params: args.export_params(),
+        seed: args.seed,
+        marker: writes::plan::marker(started_at, std::process::id()),
+    })
+}
+
+/// `--variants active`: the variant active at the start, measured as it
+/// is (also one crm.use_variant cannot make, e.g. indexes changed by hand).
+pub const ACTIVE: &str = "active";
+
+/// The variants to measure: as asked (each must be available, or
+/// `active`), or all.
 pub(crate) fn choose_variants(asked: &[String], info: &VariantInfo) -> Result<Vec<String>> {
     if asked.is_empty() {
         return Ok(info.available.clone());
     }
-    if let Some(unknown) = asked.iter().find(|v| !info.available.contains(v)) {
-        bail!("unknown variant '{unknown}'; crm.variant() lists: {}", info.available.join(", "));
+    if let Some(unknown) = asked.iter().find(|v| *v != ACTIVE && !info.available.contains(v)) {
+        bail!("unknown variant '{unknown}'; crm.variant() lists: {} (or {ACTIVE})", info.available.join(", "));
     }
     let mut chosen: Vec<String> = Vec::new();
     for v in asked {
+        let v = if v == ACTIVE { &info.variant } else { v };
         if !chosen.contains(v) {
             chosen.push(v.clone());
         }
@@ -154,6 +180,7 @@ async fn measure_all<C: Client>(client: &C, context: &Context<'_>, start: Start)
     if let Err(e) = &outcome {
         context.progress.line(format!("the run stopped early: {e:#}"));
     }
+    let outcome = undo_writes(context, &mut collected, outcome).await;
     let final_variant = restore(context.admin, context.args.database_url(), context.progress, &start.initial).await;
     context.progress.finish();
     let args = context.args;
@@ -164,6 +191,7 @@ async fn measure_all<C: Client>(client: &C, context: &Context<'_>, start: Start)
     if context.selection.cursor {
         scenario_names.push(scenarios::CURSOR.into());
     }
+    scenario_names.extend(context.selection.writes.selected());
     let meta = RunMeta {
         timestamp: start.started_at.format("%Y%m%d_%H%M%S").to_string(),
         started_at: start.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -184,6 +212,7 @@ async fn measure_all<C: Client>(client: &C, context: &Context<'_>, start: Start)
         cursor_walk_budget_s: args.cursor_walk_budget,
         explain: !args.no_explain,
         scenarios: scenario_names,
+        writes: context.writes.clone(),
         variants: collected.variants,
         initial_variant: start.initial.variant,
         final_variant,
@@ -191,7 +220,27 @@ async fn measure_all<C: Client>(client: &C, context: &Context<'_>, start: Start)
         machine: Machine::this(),
         bench_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    Ok(RunResults { meta, results: collected.results, pages: collected.pages })
+    Ok(RunResults { meta, results: collected.results, pages: collected.pages, writes: collected.writes.results })
+}
+
+/// A run stopped in the middle of the write group (an error, Ctrl-C) may
+/// have left marked contacts: they are deleted before the run ends, and
+/// the run is incomplete if that fails.
+async fn undo_writes(context: &Context<'_>, collected: &mut Collected, outcome: Result<()>) -> Result<()> {
+    let Some(plan) = context.writes.as_ref().filter(|_| collected.writes.pending) else {
+        return outcome;
+    };
+    context.progress.line("deleting what the write group wrote before the run stopped…");
+    let cleanup = writes::clean(context.admin, plan, context.progress, &mut collected.writes).await;
+    let failed = cleanup.error.clone().filter(|_| collected.writes.pending);
+    if let Some(v) = collected.variants.last_mut() {
+        v.writes_cleanup = Some(cleanup);
+    }
+    match (outcome, failed) {
+        (Err(e), Some(why)) => Err(e.context(format!("and the cleanup failed: {why}"))),
+        (Ok(()), Some(why)) => Err(anyhow!("the cleanup failed: {why}")),
+        (outcome, None) => outcome,
+    }
 }
 
 /// Puts back the variant active at the start; returns the variant left.
@@ -298,6 +347,14 @@ async fn measure_variants<C: Client>(client: &C, context: &Context<'_>, out: &mu
             lost(status, &error, &format!("{} on {variant}", scenario.id))?;
         }
         measure_pages(client, context, variant, out).await?;
+        if let (Some(plan), Some(http)) = (&context.writes, context.http) {
+            let (cleanup, outcome) =
+                writes::measure(http, context.admin, plan, variant, progress, &mut out.writes).await;
+            if let Some(v) = out.variants.last_mut() {
+                v.writes_cleanup = cleanup;
+            }
+            outcome?;
+        }
     }
     Ok(())
 }
@@ -711,6 +768,10 @@ mod tests {
         let asked = vec!["full".to_string(), "trgm".to_string(), "full".to_string()];
         assert_eq!(choose_variants(&asked, &info).unwrap(), ["full", "trgm"]);
         let e = choose_variants(&["fast".to_string()], &info).unwrap_err().to_string();
-        assert_eq!(e, "unknown variant 'fast'; crm.variant() lists: baseline, indexed, trgm, full");
+        assert_eq!(e, "unknown variant 'fast'; crm.variant() lists: baseline, indexed, trgm, full (or active)");
+        let active = vec!["active".to_string(), "trgm".to_string(), "full".to_string()];
+        assert_eq!(choose_variants(&active, &info).unwrap(), ["trgm", "full"]);
+        let custom = VariantInfo { variant: "custom".into(), ..info };
+        assert_eq!(choose_variants(&["active".to_string()], &custom).unwrap(), ["custom"]);
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::rng::Rng;
+use crate::writes::WriteParts;
 
 /// Query parameters, in the order they are sent.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,15 +175,21 @@ pub struct Selection {
     pub pagination: bool,
     /// Cursor pages (and the page-number pages at the same depths).
     pub cursor: bool,
+    /// The write group's parts (never part of `all`).
+    pub writes: WriteParts,
 }
 
-/// `names` empty or `all`: everything. Otherwise each name is a scenario
-/// id, a group (all its scenarios), `pagination` or `cursor`.
+/// `names` empty or `all`: every read. Otherwise each name is a scenario
+/// id, a group (all its scenarios), `pagination` or `cursor`. The write
+/// group (`writes`, `writes:<part>`) only when named, also next to `all`.
 pub fn select(all: Vec<Scenario>, names: &[String]) -> Result<Selection> {
+    let writes = WriteParts::from_names(names);
     if names.is_empty() || names.iter().any(|n| n == "all") {
-        return Ok(Selection { scenarios: all, pagination: true, cursor: true });
+        return Ok(Selection { scenarios: all, pagination: true, cursor: true, writes });
     }
-    let known = |n: &str| n == PAGINATION || n == CURSOR || all.iter().any(|s| s.id == n || s.group == n);
+    let known = |n: &str| {
+        n == PAGINATION || n == CURSOR || WriteParts::is_name(n) || all.iter().any(|s| s.id == n || s.group == n)
+    };
     let unknown: Vec<&String> = names.iter().filter(|n| !known(n)).collect();
     if !unknown.is_empty() {
         let mut choices: Vec<String> = Vec::new();
@@ -195,6 +202,7 @@ pub fn select(all: Vec<Scenario>, names: &[String]) -> Result<Selection> {
             }
         }
         choices.extend([PAGINATION.to_string(), CURSOR.to_string(), "all".to_string()]);
+        choices.extend(WriteParts::names());
         bail!(
             "unknown scenario{} {}; choices: {}",
             if unknown.len() > 1 { "s" } else { "" },
@@ -207,6 +215,7 @@ pub fn select(all: Vec<Scenario>, names: &[String]) -> Result<Selection> {
         scenarios: all.into_iter().filter(wanted).collect(),
         pagination: names.iter().any(|n| n == PAGINATION),
         cursor: names.iter().any(|n| n == CURSOR),
+        writes,
     })
 }
 
@@ -328,7 +337,15 @@ mod tests {
         assert_eq!(s.scenarios.len(), 1);
         let e = select(all(&samples()), &names(&["serch", "stats"])).unwrap_err().to_string();
         assert!(e.starts_with("unknown scenario 'serch'; choices: initial_list_load, "), "{e}");
-        assert!(e.contains("pagination, cursor, all"), "{e}");
+        assert!(e.contains("pagination, cursor, all, writes, writes:single, writes:import, writes:export"), "{e}");
+        // The write group: only by name, alone or next to reads.
+        assert!(!select(all(&samples()), &[]).unwrap().writes.any());
+        let s = select(all(&samples()), &names(&["writes"])).unwrap();
+        assert!(s.scenarios.is_empty() && !s.pagination && !s.cursor);
+        assert!(s.writes.single && s.writes.import && s.writes.export);
+        let s = select(all(&samples()), &names(&["all", "writes:import"])).unwrap();
+        assert!(s.scenarios.len() == 13 && s.pagination && s.writes.import && !s.writes.single);
+        assert!(select(all(&samples()), &names(&["writes:delete"])).is_err());
     }
 
     #[test]

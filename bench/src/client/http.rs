@@ -61,10 +61,17 @@ impl HttpClient {
             _ => Ok(reply.total_count().unwrap_or(0)),
         }
     }
+
+    /// A request of any method to `path` (with its query string) of the
+    /// API, on the same connection and with the same token as the reads
+    /// (the write group's requests).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
 }
 
 /// reqwest's errors chain their causes; the innermost says what happened.
-fn describe(error: &reqwest::Error) -> String {
+pub fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         return "no answer within the client timeout".to_string();
     }
