@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod import;
 pub mod observe;
+pub mod options;
 pub mod prefer;
 pub mod query;
 pub mod refresher;

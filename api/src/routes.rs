@@ -13,7 +13,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::{self, Tokens};
 use crate::error::{detail_body, json_response, ApiError};
-use crate::{addresses, db, export, import, observe, prefer, query, writes};
+use crate::{addresses, db, export, import, observe, options, prefer, query, writes};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -36,7 +36,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let contacts = Router::new()
-        .route("/api/contacts/", get(list).post(writes::create))
+        .route("/api/contacts/", get(list).post(writes::create).options(options::options))
         .route("/api/contacts/stats/", get(stats))
         // Gzip when the client accepts it (the export is large and textual),
         // at the fastest level: at 3M the default level took 2.7 times as long.
@@ -49,11 +49,18 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .route("/api/contacts/import/", post(import::import))
-        .route("/api/contacts/{id}/", get(detail).put(writes::replace).patch(writes::update).delete(writes::delete))
-        .route("/api/addresses/", get(addresses::list).post(addresses::create))
+        .route(
+            "/api/contacts/{id}/",
+            get(detail).put(writes::replace).patch(writes::update).delete(writes::delete).options(options::options),
+        )
+        .route("/api/addresses/", get(addresses::list).post(addresses::create).options(options::options))
         .route(
             "/api/addresses/{id}/",
-            get(addresses::detail).put(addresses::replace).patch(addresses::update).delete(addresses::delete),
+            get(addresses::detail)
+                .put(addresses::replace)
+                .patch(addresses::update)
+                .delete(addresses::delete)
+                .options(options::options),
         )
         // Django's APPEND_SLASH: the slash-less paths redirect.
         .route("/api/addresses", get(append_slash))
@@ -146,7 +153,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
 }
 
 /// The `Allow` header of a path, as its routes above answer.
-fn allowed_methods(path: &str) -> &'static str {
+pub fn allowed_methods(path: &str) -> &'static str {
     if path == "/api/contacts/" || path == "/api/addresses/" {
         return "GET, POST, HEAD";
     }

@@ -71,3 +71,23 @@ async fn a_read_token_reads_addresses_but_does_not_write_them() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(client().get(&list).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn options_describe_the_write_bodies_from_the_field_table() {
+    let sandbox = Sandbox::new().await;
+    let server = start(&sandbox.url, &[]).await;
+    let options = |path: &str| client().request(reqwest::Method::OPTIONS, format!("{}{path}", server.base)).send();
+    let response = options("/api/contacts/").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["allow"], "GET, POST, HEAD, OPTIONS");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["name"], "Contact List");
+    let post = &body["actions"]["POST"];
+    assert_eq!(post["first_name"], json!({"type": "string", "required": true, "read_only": false, "max_length": 100}));
+    assert_eq!(post["gender"]["choices"].as_array().unwrap().len(), 3);
+    assert_eq!(post["birthday"]["type"], "date");
+    assert!(post.get("id").is_none(), "read-only keys are not written");
+    let body: Value = options("/api/addresses/7/").await.unwrap().json().await.unwrap();
+    assert_eq!(body["actions"]["PUT"]["street"]["max_length"], 255);
+    assert_eq!(body["actions"]["PUT"]["country"]["required"], true);
+}
