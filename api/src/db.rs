@@ -99,7 +99,7 @@ async fn call(
 
 /// An object's JSON (a contact, an address) and its version tag
 /// (`crm.etag`), from a statement whose one column `c` is the object.
-async fn contact_and_tag(
+async fn object_and_tag(
     pool: &Pool,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -108,81 +108,73 @@ async fn contact_and_tag(
     Ok(row.get::<_, Option<String>>(0).zip(row.get::<_, Option<String>>(1)))
 }
 
-/// Which change a write to an existing contact makes.
+/// Which change a write to an existing object makes.
 #[derive(Clone, Copy, Debug)]
 pub enum Change {
     /// PATCH: the given keys.
     Update,
-    /// PUT: the whole contact.
+    /// PUT: the whole object.
     Replace,
 }
 
-/// `crm.create_contact(body)`: the contact and its tag.
-pub async fn create_contact(pool: &Pool, body: &Value) -> Result<(String, String), ApiError> {
-    let sql = "SELECT c::text, crm.etag(c) FROM crm.create_contact($1::jsonb) c";
-    Ok(contact_and_tag(pool, sql, &[body]).await?.expect("a created contact is returned"))
+/// What the extension reads and writes one at a time, with a version:
+/// `crm.<name>(id)`, `crm.create_<name>(body)`, `crm.update_<name>`,
+/// `crm.replace_<name>`, `crm.delete_<name>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Contact,
+    Address,
 }
 
-/// `crm.update_contact` or `crm.replace_contact`: the contact and its tag.
-pub async fn change_contact(
+impl Resource {
+    fn name(self) -> &'static str {
+        match self {
+            Resource::Contact => "contact",
+            Resource::Address => "address",
+        }
+    }
+}
+
+/// `crm.<resource>(id)` with its tag; `None` when there is no such object.
+pub async fn object_with_tag(pool: &Pool, resource: Resource, id: i64) -> Result<Option<(String, String)>, ApiError> {
+    let sql = format!("SELECT c::text, crm.etag(c) FROM crm.{}($1::bigint) c", resource.name());
+    object_and_tag(pool, &sql, &[&id]).await
+}
+
+/// `crm.create_<resource>(body)`: the object and its tag.
+pub async fn create(pool: &Pool, resource: Resource, body: &Value) -> Result<(String, String), ApiError> {
+    let sql = format!("SELECT c::text, crm.etag(c) FROM crm.create_{}($1::jsonb) c", resource.name());
+    Ok(object_and_tag(pool, &sql, &[body]).await?.expect("a created object is returned"))
+}
+
+/// `crm.update_<resource>` or `crm.replace_<resource>`: the object and its tag.
+pub async fn change(
     pool: &Pool,
+    resource: Resource,
     id: i64,
     body: &Value,
     if_match: Option<String>,
     how: Change,
 ) -> Result<(String, String), ApiError> {
-    let sql = match how {
-        Change::Update => "SELECT c::text, crm.etag(c) FROM crm.update_contact($1::bigint, $2::jsonb, $3::text) c",
-        Change::Replace => "SELECT c::text, crm.etag(c) FROM crm.replace_contact($1::bigint, $2::jsonb, $3::text) c",
+    let verb = match how {
+        Change::Update => "update",
+        Change::Replace => "replace",
     };
-    Ok(contact_and_tag(pool, sql, &[&id, body, &if_match]).await?.expect("a changed contact is returned"))
+    let sql =
+        format!("SELECT c::text, crm.etag(c) FROM crm.{verb}_{}($1::bigint, $2::jsonb, $3::text) c", resource.name());
+    Ok(object_and_tag(pool, &sql, &[&id, body, &if_match]).await?.expect("a changed object is returned"))
 }
 
-/// `crm.delete_contact(id, if_match)`.
-pub async fn delete_contact(pool: &Pool, id: i64, if_match: Option<String>) -> Result<(), ApiError> {
-    call(pool, "SELECT NULL::text FROM crm.delete_contact($1::bigint, $2::text)", &[&id, &if_match]).await.map(|_| ())
+/// `crm.delete_<resource>(id, if_match)`.
+pub async fn delete(pool: &Pool, resource: Resource, id: i64, if_match: Option<String>) -> Result<(), ApiError> {
+    let sql = format!("SELECT NULL::text FROM crm.delete_{}($1::bigint, $2::text)", resource.name());
+    call(pool, &sql, &[&id, &if_match]).await.map(|_| ())
 }
 
 /// `crm.addresses_page(params, url)`.
 pub async fn addresses_page(pool: &Pool, params: &Value, url: &str) -> Result<String, ApiError> {
     let page = call(pool, "SELECT crm.addresses_page($1::jsonb, $2::text)::text", &[params, &url]).await?;
     Ok(page.unwrap_or_default())
-}
-
-/// `crm.address(id)` with its tag; `None` when there is no such address.
-pub async fn address_with_tag(pool: &Pool, id: i64) -> Result<Option<(String, String)>, ApiError> {
-    contact_and_tag(pool, "SELECT c::text, crm.etag(c) FROM crm.address($1::bigint) c", &[&id]).await
-}
-
-/// `crm.create_address(body)`: the address and its tag.
-pub async fn create_address(pool: &Pool, body: &Value) -> Result<(String, String), ApiError> {
-    let sql = "SELECT c::text, crm.etag(c) FROM crm.create_address($1::jsonb) c";
-    Ok(contact_and_tag(pool, sql, &[body]).await?.expect("a created address is returned"))
-}
-
-/// `crm.update_address` or `crm.replace_address`: the address and its tag.
-pub async fn change_address(
-    pool: &Pool,
-    id: i64,
-    body: &Value,
-    if_match: Option<String>,
-    how: Change,
-) -> Result<(String, String), ApiError> {
-    let sql = match how {
-        Change::Update => "SELECT c::text, crm.etag(c) FROM crm.update_address($1::bigint, $2::jsonb, $3::text) c",
-        Change::Replace => "SELECT c::text, crm.etag(c) FROM crm.replace_address($1::bigint, $2::jsonb, $3::text) c",
-    };
-    Ok(contact_and_tag(pool, sql, &[&id, body, &if_match]).await?.expect("a changed address is returned"))
-}
-
-/// `crm.delete_address(id, if_match)`.
-pub async fn delete_address(pool: &Pool, id: i64, if_match: Option<String>) -> Result<(), ApiError> {
-    call(pool, "SELECT NULL::text FROM crm.delete_address($1::bigint, $2::text)", &[&id, &if_match]).await.map(|_| ())
-}
-
-/// `crm.contact(id)` with its tag; `None` when there is no such contact.
-pub async fn contact_with_tag(pool: &Pool, id: i64) -> Result<Option<(String, String)>, ApiError> {
-    contact_and_tag(pool, "SELECT c::text, crm.etag(c) FROM crm.contact($1::bigint) c", &[&id]).await
 }
 
 /// A round trip to the database through the pool.

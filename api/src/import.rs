@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use futures_util::{SinkExt, TryStreamExt};
 use tokio::sync::mpsc;
@@ -50,8 +50,7 @@ pub enum Format {
 
 /// The body's format from its Content-Type; 415 for anything else.
 fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
-    let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (media_type, essence) = crate::writes::media_type(headers);
     match essence.as_str() {
         "text/csv" => Ok(Format::Csv),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => {
@@ -355,7 +354,7 @@ mod tests {
     fn only_csv_and_ndjson_are_accepted() {
         let with = |ct: &str| {
             let mut h = HeaderMap::new();
-            h.insert(header::CONTENT_TYPE, ct.parse().unwrap());
+            h.insert(axum::http::header::CONTENT_TYPE, ct.parse().unwrap());
             format(&h)
         };
         assert_eq!(with("text/csv; charset=utf-8").unwrap(), Format::Csv);

@@ -1,9 +1,8 @@
 //! The HTTP surface: the contacts' list, detail and stats, their writes
 //! (`writes.rs`), import and export, the addresses (`addresses.rs`), Django's trailing-slash redirects, and JSON for everything else.
 
-use axum::extract::rejection::PathRejection;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +12,7 @@ use deadpool_postgres::Pool;
 
 use crate::auth::{self, Tokens};
 use crate::error::{detail_body, json_response, ApiError};
+use crate::writes::{Addresses, Contacts};
 use crate::{addresses, db, export, import, observe, options, prefer, query, writes};
 
 #[derive(Clone)]
@@ -36,7 +36,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let contacts = Router::new()
-        .route("/api/contacts/", get(list).post(writes::create).options(options::options))
+        .route("/api/contacts/", get(list).post(writes::create::<Contacts>).options(options::options))
         .route("/api/contacts/stats/", get(stats))
         // Gzip when the client accepts it (the export is large and textual),
         // at the fastest level: at 3M the default level took 2.7 times as long.
@@ -51,15 +51,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/contacts/import/", post(import::import))
         .route(
             "/api/contacts/{id}/",
-            get(detail).put(writes::replace).patch(writes::update).delete(writes::delete).options(options::options),
+            get(writes::detail::<Contacts>)
+                .put(writes::replace::<Contacts>)
+                .patch(writes::update::<Contacts>)
+                .delete(writes::delete::<Contacts>)
+                .options(options::options),
         )
-        .route("/api/addresses/", get(addresses::list).post(addresses::create).options(options::options))
+        .route("/api/addresses/", get(addresses::list).post(writes::create::<Addresses>).options(options::options))
         .route(
             "/api/addresses/{id}/",
-            get(addresses::detail)
-                .put(addresses::replace)
-                .patch(addresses::update)
-                .delete(addresses::delete)
+            get(writes::detail::<Addresses>)
+                .put(writes::replace::<Addresses>)
+                .patch(writes::update::<Addresses>)
+                .delete(writes::delete::<Addresses>)
                 .options(options::options),
         )
         // Django's APPEND_SLASH: the slash-less paths redirect.
@@ -106,17 +110,6 @@ async fn list(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
         response.headers_mut().insert("preference-applied", applied);
     }
     Ok(response)
-}
-
-const NO_SUCH_CONTACT: &str = "No AppUser matches the given query.";
-
-async fn detail(State(state): State<AppState>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
-    // DRF answers a malformed id (not a number, not even UTF-8) as a plain 404.
-    let id = writes::contact_id(id)?;
-    match db::contact_with_tag(&state.pool, id).await? {
-        Some((contact, tag)) => Ok(writes::with_tag(StatusCode::OK, contact, &tag)),
-        None => Err(ApiError::NotFound(NO_SUCH_CONTACT)),
-    }
 }
 
 async fn stats(State(state): State<AppState>) -> Result<Response, ApiError> {

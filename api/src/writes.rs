@@ -1,7 +1,8 @@
-//! Contact writes over HTTP, DRF's conventions: POST → 201 with Location,
-//! PUT/PATCH → 200, DELETE → 204; `If-Match` forwarded to the extension
-//! (412 when stale), the new version in `ETag`. The body is checked only
-//! for being JSON here; what it says is the extension's to judge.
+//! One contact or address over HTTP, DRF's conventions: GET → 200 with
+//! its version in `ETag`; POST → 201 with Location, PUT/PATCH → 200,
+//! DELETE → 204; `If-Match` forwarded to the extension (412 when stale).
+//! The handlers are the same for both resources (`Kind`). The body is
+//! checked only for being JSON here; what it says is the extension's to judge.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -10,26 +11,63 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::db;
+use crate::db::{self, Change, Resource};
 use crate::error::{detail_body, json_response, ApiError};
 use crate::routes::AppState;
 
 /// The largest body a write accepts (bytes): a contact is well under 4 KB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// `POST /api/contacts/`.
-pub async fn create(
+/// A resource served by these handlers.
+pub trait Kind {
+    const RESOURCE: Resource;
+    /// Its collection's path (`Location` of a created object).
+    const COLLECTION: &'static str;
+    /// DRF's 404 of a missing object (its model's name).
+    const NOT_FOUND: &'static str;
+}
+
+pub struct Contacts;
+pub struct Addresses;
+
+impl Kind for Contacts {
+    const RESOURCE: Resource = Resource::Contact;
+    const COLLECTION: &'static str = "/api/contacts/";
+    const NOT_FOUND: &'static str = "No AppUser matches the given query.";
+}
+
+impl Kind for Addresses {
+    const RESOURCE: Resource = Resource::Address;
+    const COLLECTION: &'static str = "/api/addresses/";
+    const NOT_FOUND: &'static str = "No Address matches the given query.";
+}
+
+/// `GET <collection>{id}/`.
+pub async fn detail<K: Kind>(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    // DRF answers a malformed id (not a number, not even UTF-8) as a plain 404.
+    let id = path_id(id)?;
+    match db::object_with_tag(&state.pool, K::RESOURCE, id).await? {
+        Some((object, tag)) => Ok(with_tag(StatusCode::OK, object, &tag)),
+        None => Err(ApiError::NotFound(K::NOT_FOUND)),
+    }
+}
+
+/// `POST <collection>`.
+pub async fn create<K: Kind>(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = json_body(&headers, body)?;
-    let (contact, tag) = db::create_contact(&state.pool, &body).await?;
-    Ok(created(contact, &tag, "/api/contacts/"))
+    let (object, tag) = db::create(&state.pool, K::RESOURCE, &body).await?;
+    Ok(created(object, &tag, K::COLLECTION))
 }
 
 /// 201 with the object, its `ETag`, and `Location`: `collection` + its id.
-pub fn created(object: String, tag: &str, collection: &str) -> Response {
+fn created(object: String, tag: &str, collection: &str) -> Response {
     let location = created_id(&object).map(|id| format!("{collection}{id}/"));
     let mut response = with_tag(StatusCode::CREATED, object, tag);
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
@@ -38,61 +76,60 @@ pub fn created(object: String, tag: &str, collection: &str) -> Response {
     response
 }
 
-/// `PATCH /api/contacts/{id}/`.
-pub async fn update(
+/// `PATCH <collection>{id}/`.
+pub async fn update<K: Kind>(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    change(state, id, headers, body, db::Change::Update).await
+    change::<K>(state, id, headers, body, Change::Update).await
 }
 
-/// `PUT /api/contacts/{id}/`.
-pub async fn replace(
+/// `PUT <collection>{id}/`.
+pub async fn replace<K: Kind>(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    change(state, id, headers, body, db::Change::Replace).await
+    change::<K>(state, id, headers, body, Change::Replace).await
 }
 
-async fn change(
+async fn change<K: Kind>(
     state: AppState,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-    how: db::Change,
+    how: Change,
 ) -> Result<Response, ApiError> {
-    let id = contact_id(id)?;
+    let id = path_id(id)?;
     let body = json_body(&headers, body)?;
-    let (contact, tag) = db::change_contact(&state.pool, id, &body, if_match(&headers)?, how).await?;
-    Ok(with_tag(StatusCode::OK, contact, &tag))
+    let (object, tag) = db::change(&state.pool, K::RESOURCE, id, &body, if_match(&headers)?, how).await?;
+    Ok(with_tag(StatusCode::OK, object, &tag))
 }
 
-/// `DELETE /api/contacts/{id}/`.
-pub async fn delete(
+/// `DELETE <collection>{id}/`.
+pub async fn delete<K: Kind>(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = contact_id(id)?;
-    db::delete_contact(&state.pool, id, if_match(&headers)?).await?;
+    let id = path_id(id)?;
+    db::delete(&state.pool, K::RESOURCE, id, if_match(&headers)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// An id from the path (a contact's, an address's); anything else is
 /// DRF's plain 404.
-pub fn contact_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+fn path_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
     id.ok().and_then(|Path(id)| id.parse().ok()).ok_or(ApiError::NotFound("Not found."))
 }
 
 /// The body as JSON: 415 unless it says it is JSON, 413 over
 /// `MAX_BODY_BYTES`, 400 when it does not parse (DRF's wordings).
-pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-    let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let (media_type, essence) = media_type(headers);
     if essence != "application/json" && !essence.ends_with("+json") {
         let message = format!("Unsupported media type \"{media_type}\" in request.");
         return Err(ApiError::Status(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail_body(&message)));
@@ -110,6 +147,13 @@ pub fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Re
         .map_err(|e| ApiError::BadRequest(detail_body(&format!("JSON parse error - {e}"))))?;
     refuse_nul_characters(&body)?;
     Ok(body)
+}
+
+/// The request's Content-Type as sent, and its essence (`type/subtype`,
+/// lower-cased, without parameters).
+pub fn media_type(headers: &HeaderMap) -> (&str, String) {
+    let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    (media_type, media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
 }
 
 /// Whether a JSON value holds U+0000 in a string or a key.
@@ -145,7 +189,7 @@ fn refuse_nul_characters(body: &Value) -> Result<(), ApiError> {
 }
 
 /// `If-Match`, passed on as it is; a value that is not visible ASCII is a 400.
-pub fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+fn if_match(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get(header::IF_MATCH) {
         None => Ok(None),
         Some(value) => value
