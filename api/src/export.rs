@@ -1,7 +1,8 @@
 //! `GET /api/contacts/export/`: every contact a list request matches, as
-//! CSV or NDJSON, streamed. The lines come from `crm.export_lines`, read
-//! through a portal in chunks inside one REPEATABLE READ transaction (one
-//! snapshot for the whole export), and each chunk is sent as it arrives:
+//! CSV or NDJSON, streamed. The text comes from `crm.export_chunks` (pieces
+//! of whole lines), read through a portal inside one REPEATABLE READ
+//! transaction (one snapshot for the whole export), and each piece is sent
+//! as it arrives:
 //! memory stays at a few chunks whatever the size. A client that leaves
 //! stops the reading at the next chunk, and the transaction rolls back.
 
@@ -18,15 +19,15 @@ use crate::error::ApiError;
 use crate::query;
 use crate::routes::AppState;
 
-/// Lines per fetch from the portal.
-const CHUNK_LINES: i32 = 5_000;
+/// Pieces (about 256 kB each) per fetch from the portal.
+const CHUNKS_PER_FETCH: i32 = 2;
 /// Chunks in flight between the database and the client.
 const CHUNKS_BUFFERED: usize = 4;
 
 /// In the select list, not in FROM: a function scan would store every line
 /// before returning the first, a set-returning function in the select list
-/// is asked for its lines as they are fetched.
-const EXPORT_SQL: &str = "SELECT crm.export_lines($1::jsonb, $2::text)";
+/// is asked for its values as they are fetched.
+const EXPORT_SQL: &str = "SELECT crm.export_chunks($1::jsonb, $2::text)";
 
 type Chunk = Result<Bytes, tokio_postgres::Error>;
 
@@ -101,13 +102,11 @@ async fn read_lines(pool: Pool, params: Value, format: String, sender: mpsc::Sen
         let statement = transaction.prepare_cached(EXPORT_SQL).await?;
         let portal = transaction.bind(&statement, &[&params, &format]).await?;
         loop {
-            let rows = transaction.query_portal(&portal, CHUNK_LINES).await?;
-            let done = rows.len() < CHUNK_LINES as usize;
-            let mut chunk = Vec::with_capacity(rows.len() * 400);
-            for row in &rows {
-                chunk.extend_from_slice(row.get::<_, &str>(0).as_bytes());
-                chunk.push(b'\n');
-            }
+            let rows = transaction.query_portal(&portal, CHUNKS_PER_FETCH).await?;
+            let done = rows.len() < CHUNKS_PER_FETCH as usize;
+            // Each piece ends with its newline.
+            let pieces: Vec<&str> = rows.iter().map(|row| row.get::<_, &str>(0)).collect();
+            let chunk = pieces.concat();
             if sender.send(Ok(Bytes::from(chunk))).await.is_err() {
                 tracing::info!("client went away: export stopped");
                 return Ok(());

@@ -1,7 +1,5 @@
 //! The `<contact>` object: values read from a row, rendered as DRF does.
 
-use std::fmt::Write;
-
 use crate::fields;
 use crate::values;
 
@@ -44,16 +42,18 @@ pub fn write_json(out: &mut String, row: &[Cell]) {
         out.push(':');
         match cell {
             Cell::Null => out.push_str("null"),
-            Cell::Int(v) => {
-                let _ = write!(out, "{v}");
-            }
+            Cell::Int(v) => out.push_str(itoa::Buffer::new().format(*v)),
             Cell::Text(s) => push_json_string(out, s),
             Cell::Timestamp(t) => {
                 out.push('"');
                 values::write_timestamp(out, *t);
                 out.push('"');
             }
-            Cell::Date(d) => push_json_string(out, &values::format_date(*d)),
+            Cell::Date(d) => {
+                out.push('"');
+                values::write_date(out, *d);
+                out.push('"');
+            }
         }
     }
     out.push('}');

@@ -228,33 +228,75 @@ pub fn write_timestamp(out: &mut String, pg_micros: i64) {
         return out.push_str("infinity");
     };
     let (date, time) = (t.date_naive(), t.time());
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        date.year(),
-        date.month(),
-        date.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    );
+    if (0..=9999).contains(&date.year()) {
+        push_digits(out, date.year() as u32, 4);
+        for (separator, value) in
+            [('-', date.month()), ('-', date.day()), ('T', time.hour()), (':', time.minute()), (':', time.second())]
+        {
+            out.push(separator);
+            push_digits(out, value, 2);
+        }
+    } else {
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            date.year(),
+            date.month(),
+            date.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        );
+    }
     let micros = t.timestamp_subsec_micros();
     if micros != 0 {
-        let _ = write!(out, ".{micros:06}");
+        out.push('.');
+        push_digits(out, micros, 6);
     }
     out.push('Z');
 }
 
+/// `value` in decimal, zero-padded to `width` digits (it has no more):
+/// by hand, as `{:02}` goes through the formatter's padding machinery,
+/// and this runs for seven numbers of every timestamp of every row read.
+fn push_digits(out: &mut String, mut value: u32, width: usize) {
+    let mut digits = [b'0'; 6];
+    for digit in digits[..width].iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits[..width]).expect("ASCII digits"));
+}
+
 /// A date as `YYYY-MM-DD`.
 pub fn format_date(pg_days: i32) -> String {
+    let mut out = String::with_capacity(10);
+    write_date(&mut out, pg_days);
+    out
+}
+
+/// A date as `YYYY-MM-DD` appended to `out` (without `format`'s parsing
+/// of a pattern: it runs for every contact of a page or an export).
+pub fn write_date(out: &mut String, pg_days: i32) {
+    use std::fmt::Write;
     match pg_days {
-        PG_DATE_INFINITY => return "infinity".into(),
-        PG_DATE_NEG_INFINITY => return "-infinity".into(),
+        PG_DATE_INFINITY => return out.push_str("infinity"),
+        PG_DATE_NEG_INFINITY => return out.push_str("-infinity"),
         _ => {}
     }
     match pg_epoch().checked_add_signed(Duration::days(pg_days as i64)) {
-        Some(d) => d.format("%Y-%m-%d").to_string(),
-        None => "infinity".into(),
+        // As chrono's `%Y` writes years: a sign outside 0000–9999.
+        Some(d) if (0..=9999).contains(&d.year()) => {
+            push_digits(out, d.year() as u32, 4);
+            out.push('-');
+            push_digits(out, d.month(), 2);
+            out.push('-');
+            push_digits(out, d.day(), 2);
+        }
+        Some(d) => {
+            let _ = write!(out, "{:+05}-{:02}-{:02}", d.year(), d.month(), d.day());
+        }
+        None => out.push_str("infinity"),
     }
 }
 
@@ -347,6 +389,25 @@ mod tests {
         assert_eq!(format_timestamp(-1), "1999-12-31T23:59:59.999999Z");
         assert_eq!(format_timestamp(i64::MAX), "infinity");
         assert_eq!(format_date(-1), "1999-12-31");
+        // The years chrono's `%Y` writes with a sign.
+        for days in [-730_120 - 400, -730_120 + 400, 2_932_897 + 10, 50_000_000] {
+            let date = pg_epoch() + Duration::days(days as i64);
+            assert_eq!(format_date(days), date.format("%Y-%m-%d").to_string(), "{days}");
+        }
         assert_eq!(format_date(i32::MIN), "-infinity");
+    }
+
+    #[test]
+    fn digits_written_by_hand_agree_with_chrono() {
+        // From year 0 to 9999 in uneven steps, every field's digits vary.
+        let (first, last) = (-730_485_i64 * 86_400_000_000, 2_921_939_i64 * 86_400_000_000);
+        let step = 7_777_777_777_777_i64 + 123_457;
+        for micros in (first..last).step_by(step as usize).chain([0, 59_999_999, 86_399_999_999]) {
+            let t = DateTime::from_timestamp_micros(micros + PG_EPOCH_UNIX_MICROS).unwrap();
+            let pattern = if micros % 1_000_000 == 0 { "%Y-%m-%dT%H:%M:%SZ" } else { "%Y-%m-%dT%H:%M:%S%.6fZ" };
+            assert_eq!(format_timestamp(micros), t.format(pattern).to_string(), "{micros}");
+            let days = micros.div_euclid(86_400_000_000) as i32;
+            assert_eq!(format_date(days), t.format("%Y-%m-%d").to_string(), "{days}");
+        }
     }
 }

@@ -550,3 +550,62 @@ async fn dropping_the_extension_leaves_all_data_intact() {
     drop(db);
     admin.batch_execute(&format!("DROP DATABASE {scratch} WITH (FORCE)")).await.unwrap();
 }
+
+/// The concatenated pieces of `crm.export_chunks` are the lines of
+/// `crm.export_lines`, each with its newline: nothing lost, doubled or cut
+/// at a piece's edge, over several pieces and several keyset pages.
+#[tokio::test]
+async fn export_chunks_are_the_export_lines_joined() {
+    let sandbox = Sandbox::new().await;
+    let address = sandbox.add_address("Rue \"A\", 1", "Paris", "75001", "France").await;
+    // Enough contacts for several 256 kB pieces; names with the characters
+    // CSV quotes, NULLs in every optional column, some with an address.
+    sandbox
+        .client
+        .execute(
+            "INSERT INTO appuser (first_name, last_name, gender, customer_id, phone_number, created, \
+                                  last_updated, birthday, address_id) \
+             SELECT 'Ann' || n, CASE WHEN n % 7 = 0 THEN 'O\"Neil, ' || n ELSE 'Lee' END, \
+                    (ARRAY['M','F','O',NULL])[n % 4 + 1], 'CUST-' || lpad(n::text, 12, '0'), \
+                    CASE WHEN n % 3 = 0 THEN NULL ELSE '+1 555 ' || n END, \
+                    timestamptz '2024-01-01' + n * interval '1 minute', timestamptz '2024-06-01', \
+                    CASE WHEN n % 5 = 0 THEN NULL ELSE date '1980-01-01' + n END, \
+                    CASE WHEN n % 2 = 0 THEN $1::bigint END \
+             FROM generate_series(1, 12000) n",
+            &[&address],
+        )
+        .await
+        .unwrap();
+    sandbox
+        .client
+        .batch_execute(
+            "INSERT INTO customer_relationship (appuser_id, points, created, last_activity) \
+             SELECT id, id % 1000, created, created FROM appuser WHERE id % 3 <> 0",
+        )
+        .await
+        .unwrap();
+
+    for (params, format) in [
+        (json!({}), "csv"),
+        (json!({}), "ndjson"),
+        (json!({"gender": "F", "ordering": "-relationship__points,id"}), "csv"),
+        (json!({"search": "neil"}), "ndjson"),
+    ] {
+        let lines =
+            text_column(&sandbox.client, "SELECT crm.export_lines($1::jsonb, $2::text)", &[&params, &format]).await;
+        let chunks =
+            text_column(&sandbox.client, "SELECT crm.export_chunks($1::jsonb, $2::text)", &[&params, &format]).await;
+        let context = format!("{params} as {format}");
+        assert!(lines.len() > 1_000, "{context}: {} lines", lines.len());
+        if params == json!({}) {
+            assert!(chunks.len() > 3, "{context}: several pieces, got {}", chunks.len());
+        }
+        assert!(chunks.iter().all(|c| c.ends_with('\n')), "{context}: every piece ends a line");
+        let joined: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        assert_eq!(chunks.concat(), joined, "{context}");
+    }
+
+    // A bad parameter is the same error before any piece.
+    let error = sandbox.client.query("SELECT crm.export_chunks('{\"page\": \"2\"}')", &[]).await.unwrap_err();
+    assert_eq!(error.code(), Some(&SqlState::INVALID_PARAMETER_VALUE));
+}
