@@ -220,20 +220,13 @@ fn customer_ids(client: &mut SpiClient<'_>, n: usize) -> Result<Vec<String>, Fai
     let mut seen: HashSet<String> = HashSet::with_capacity(n);
     while chosen.len() < n {
         let q = statements::new_customer_ids(n - chosen.len());
-        let mut candidates = Vec::new();
         for row in client.update(q.text.as_str(), None, &db::datums(&q))? {
             if let Some(id) = row.get::<String>(1)? {
                 if seen.insert(id.clone()) {
-                    candidates.push(id);
+                    chosen.push(id);
                 }
             }
         }
-        let q = statements::taken_customer_ids(candidates.clone());
-        let mut taken = HashSet::new();
-        for row in client.update(q.text.as_str(), None, &db::datums(&q))? {
-            taken.extend(row.get::<String>(1)?);
-        }
-        chosen.extend(candidates.into_iter().filter(|id| !taken.contains(id)));
     }
     Ok(chosen)
 }
