@@ -17,6 +17,8 @@ run: demo-data
 
 test: setup
 	cargo test --workspace
+	# The criterion benches are not built by cargo test: type-check them so they cannot rot.
+	cargo check --workspace --benches --quiet
 
 # Benchmark: builds the API and the bench, starts the API on its own port,
 # runs every variant through HTTP, stops the API. BENCH_FLAGS for more,

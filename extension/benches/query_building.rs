@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use crm_contacts::params::{self, ListRequest};
-use crm_contacts::sql::{self, Context, Resolution, Resolutions, Source, Strategy, Window};
+use crm_contacts::sql::{self, Context, Resolution, Resolutions, Strategy, Window};
 use serde_json::{json, Value as Json};
 
 /// The original's scenarios as the API hands them to the extension: the
@@ -62,7 +62,7 @@ fn projection_context(request: &ListRequest) -> Context {
         };
         resolutions.insert((column, text), resolution);
     }
-    Context { source: Source::Projection, resolutions, matched: None, bounds: Vec::new() }
+    Context { resolutions, ..Context::projection() }
 }
 
 fn parsing(c: &mut Criterion) {

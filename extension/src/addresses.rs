@@ -27,11 +27,11 @@ pub fn addresses_page(params: &Json, url: Option<&str>) -> Result<String, Failur
     let raw = params::normalize(params)?;
     let query = address_list::parse(&raw)?;
     Spi::connect(|client| {
-        let count = db::count(&client, &address_list::count_query(&query))?;
+        let count = db::count(client, &address_list::count_query(&query))?;
         let window = page::resolve(&query.page, count, query.page_size)?;
         let q = address_list::page_query(&query, window.offset);
         let mut rows = Vec::new();
-        for row in db::select(&client, q.text.as_str(), None, &db::datums(&q))? {
+        for row in db::select(client, q.text.as_str(), None, &db::datums(&q))? {
             rows.extend(row.get::<String>(1)?);
         }
         let (next, previous) = page::links(&window, url, &raw);
@@ -43,7 +43,7 @@ pub fn addresses_page(params: &Json, url: Option<&str>) -> Result<String, Failur
 pub fn address(id: i64) -> Result<Option<String>, Failure> {
     let q = address_list::detail_query(id);
     Spi::connect(|client| {
-        let rows = db::select(&client, q.text.as_str(), Some(1), &db::datums(&q))?;
+        let rows = db::select(client, q.text.as_str(), Some(1), &db::datums(&q))?;
         Ok(if rows.is_empty() { None } else { rows.first().get_one()? })
     })
 }

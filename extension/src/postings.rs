@@ -293,8 +293,8 @@ pub fn grams_of(lowered: &str, max: usize, out: &mut Vec<u64>) {
         window.rotate_right(1);
         window[0] = c as u64;
         let mut packed = 0u64;
-        for n in 0..max.min(at + 1) {
-            packed |= window[n] << (21 * n);
+        for (n, c) in window.iter().enumerate().take(max.min(at + 1)) {
+            packed |= c << (21 * n);
             out.push(packed);
         }
     }
