@@ -24,10 +24,8 @@ pub fn create_contact(body: &Json) -> Result<String, Failure> {
     in_tables_schema(|client| {
         check_linked_address(client, &write)?;
         let address_id = insert_new_address(client, &write)?;
+        // The contact and its relationship, in one statement.
         let id = returning_id(client, &statements::insert_contact(&write, address_id))?;
-        if let Some(q) = statements::upsert_relationship(id, &write) {
-            run(client, &q)?;
-        }
         written(client, id)
     })
 }
