@@ -103,6 +103,12 @@ pub struct Switch {
     pub maintenance_s: f64,
 }
 
+/// Sessions of this database at work beside the bench's: refreshes of
+/// the postings (the API's background task) and autovacuum workers.
+const BACKGROUND_WORK: &str = "SELECT count(*) FROM pg_stat_activity \
+     WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' \
+       AND (backend_type = 'autovacuum worker' OR query LIKE '%crm.refresh_%postings%')";
+
 pub struct Admin {
     client: Client,
 }
@@ -207,6 +213,37 @@ impl Admin {
 
     async fn texts(&self, sql: &str) -> Result<Vec<String>> {
         Ok(self.client.query(sql, &[]).await?.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Waits, at most `limit`, until no other session works on the database
+    /// in the background: a postings refresh the API started after earlier
+    /// writes, or an autovacuum. On two cores either takes one, and a timed
+    /// part would measure them too. Returns the seconds waited.
+    pub async fn wait_until_quiet(&self, limit: Duration) -> Result<f64> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            let busy: i64 = self.client.query_one(BACKGROUND_WORK, &[]).await.context("pg_stat_activity")?.get(0);
+            if busy == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// Refreshes the postings now when at least `min_dirty` contacts were
+    /// written since their snapshot (what the API's background task would
+    /// do within its period); the seconds it took, or `None` when nothing
+    /// was due.
+    pub async fn refresh_stale_postings(&self, min_dirty: i64) -> Result<Option<f64>> {
+        let started = std::time::Instant::now();
+        let row = self
+            .client
+            .query_one("SELECT crm.refresh_stale_postings($1)::text", &[&min_dirty])
+            .await
+            .context("crm.refresh_stale_postings")?;
+        let done: Option<String> = row.get(0);
+        Ok(done.map(|_| started.elapsed().as_secs_f64()))
     }
 
     /// Waits at most `timeout` for the session to answer.
