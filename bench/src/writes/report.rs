@@ -69,7 +69,9 @@ pub fn section(run: &RunResults) -> String {
          first byte sent to the report (rows/s); then everything the bench wrote is deleted through the \
          database (contacts and addresses marked `{}`) and vacuumed, untimed; then one CSV export \
          (`{}`), timed from the request to the last byte, read as a stream (rows/s, MB/s of 10^6 bytes, no \
-         gzip). The data set is left as it was.\n",
+         gzip). Each timed part starts once no postings refresh or autovacuum runs in the database, and the \
+         postings refresh that the import and the cleanup make due is run, untimed, before the export. \
+         The data set is left as it was.\n",
         plan.single_writes,
         thousands(plan.import_rows),
         plan.marker,
