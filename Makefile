@@ -15,9 +15,9 @@ demo-data: setup
 run: demo-data
 	cargo run --release -p api
 
+# The criterion benches are not built by cargo test: they are type-checked so they cannot rot.
 test: setup
 	cargo test --workspace
-	# The criterion benches are not built by cargo test: type-check them so they cannot rot.
 	cargo check --workspace --benches --quiet
 
 # Benchmark: builds the API and the bench, starts the API on its own port,
