@@ -170,9 +170,9 @@ fn set_from(keys: &[&str], source_columns: &[&str], alias: &str) -> String {
 }
 
 /// The rows of the projection whose `keys` differ from the source's: an
-/// update that would change nothing is not made (an import writes a
-/// contact with its relationship in one statement, so the projection row
-/// the contact's trigger writes is already complete).
+/// update that would change nothing is not made (imports and single writes
+/// write a contact with its relationship in one statement, so the
+/// projection row the contact's trigger writes is already complete).
 fn differs_from(keys: &[&str], source_columns: &[&str], alias: &str) -> String {
     let source: Vec<String> = source_columns.iter().map(|c| format!("{alias}.{c}")).collect();
     let target: Vec<String> = keys.iter().map(|k| format!("f.{k}")).collect();
@@ -315,9 +315,12 @@ fn triggers(n: &Names) -> Vec<Trigger> {
                     "UPDATE {flat} SET {} WHERE id IN (SELECT appuser_id FROM old_rows EXCEPT SELECT appuser_id FROM new_rows)",
                     set_null(&REL_KEYS)
                 ),
+                // Skips the rows the contact's own trigger already wrote
+                // (a write of a contact with its relationship is one statement).
                 format!(
-                    "UPDATE {flat} f SET {} FROM new_rows r WHERE f.id = r.appuser_id",
-                    set_from(&REL_KEYS, &rel_source, "r")
+                    "UPDATE {flat} f SET {} FROM new_rows r WHERE f.id = r.appuser_id AND {}",
+                    set_from(&REL_KEYS, &rel_source, "r"),
+                    differs_from(&REL_KEYS, &rel_source, "r")
                 ),
             ],
         ),

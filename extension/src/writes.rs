@@ -39,10 +39,8 @@ pub fn change_contact(id: i64, body: &Json, if_match: Option<&str>, mode: Mode) 
         let write = write_body::parse(body, mode)?;
         check_linked_address(client, &write)?;
         let address_id = insert_new_address(client, &write)?;
+        // The contact and its relationship, in one statement.
         run(client, &statements::update_contact(id, &write, address_id))?;
-        if let Some(q) = statements::upsert_relationship(id, &write) {
-            run(client, &q)?;
-        }
         written(client, id)
     })
 }

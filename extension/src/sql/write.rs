@@ -98,6 +98,9 @@ pub fn lock_contact(id: i64) -> SqlQuery {
 
 /// `UPDATE appuser …`: the given columns, and always `last_updated` (the
 /// original's auto_now), so that every write changes the contact's tag.
+/// With relationship fields, the relationship is created or changed by the
+/// same statement (`insert_contact`'s reason: the projection's row is then
+/// rewritten once, by the contact's trigger, not once per table).
 pub fn update_contact(id: i64, write: &ContactWrite, address_id: Option<i64>) -> SqlQuery {
     let mut binder = Binder::default();
     let target = binder.bind(Arg::Int8(id));
@@ -108,26 +111,28 @@ pub fn update_contact(id: i64, write: &ContactWrite, address_id: Option<i64>) ->
     if let Some(new_address) = address_id {
         sets.push(format!("address_id = {}", binder.bind(Arg::Int8(new_address))));
     }
-    finish(binder, format!("UPDATE appuser SET {} WHERE id = {target}", sets.join(", ")))
+    let contact = format!("UPDATE appuser SET {} WHERE id = {target}", sets.join(", "));
+    if write.relationship.is_empty() {
+        return finish(binder, contact);
+    }
+    let upsert = relationship_upsert(&mut binder, write, "SELECT contact.id FROM contact");
+    finish(binder, format!("WITH contact AS ({contact} RETURNING id) {upsert}"))
 }
 
-/// The contact's relationship, created when missing (a contact written by
-/// SQL may have none), otherwise changed in the given columns only.
-pub fn upsert_relationship(id: i64, write: &ContactWrite) -> Option<SqlQuery> {
-    if write.relationship.is_empty() {
-        return None;
-    }
-    let mut binder = Binder::default();
-    let contact = binder.bind(Arg::Int8(id));
-    let (names, values) = relationship_columns(&mut binder, write, &contact);
+/// `INSERT INTO customer_relationship … ON CONFLICT (appuser_id) DO UPDATE`
+/// for the contact that `contact` (a one-row query) gives: the relationship
+/// is created when missing (a contact written by SQL may have none),
+/// otherwise changed in the given columns only.
+fn relationship_upsert(binder: &mut Binder, write: &ContactWrite, contact: &str) -> String {
+    let (names, values) = relationship_columns(binder, write, "c.id");
     let sets: Vec<String> = write.relationship.iter().map(|(c, _)| format!("{0} = EXCLUDED.{0}", c.name)).collect();
-    let text = format!(
-        "INSERT INTO customer_relationship ({}) VALUES ({}) ON CONFLICT (appuser_id) DO UPDATE SET {}",
+    format!(
+        "INSERT INTO customer_relationship ({}) SELECT {} FROM ({contact}) c(id) \
+         ON CONFLICT (appuser_id) DO UPDATE SET {}",
         names.join(", "),
         values.join(", "),
         sets.join(", ")
-    );
-    Some(finish(binder, text))
+    )
 }
 
 /// Whether an address exists (`address_id` of a body).
@@ -186,24 +191,21 @@ mod tests {
             )
         );
         assert_eq!(q.args, vec![Arg::Text("Ann'; DROP TABLE x".into()), Arg::Text("B".into()), Arg::Int8(4)]);
-        let r = upsert_relationship(9, &write).unwrap();
-        assert_eq!(
-            r.text,
-            "INSERT INTO customer_relationship (appuser_id, created, points, last_activity) \
-             VALUES ($1, now(), $2::integer, now()) ON CONFLICT (appuser_id) DO UPDATE SET \
-             points = EXCLUDED.points, last_activity = EXCLUDED.last_activity"
-        );
     }
 
     #[test]
     fn a_partial_update_sets_only_what_it_is_given_and_the_time() {
         let write = parse(&json!({"gender": null, "last_activity": "2026-01-02T03:04:05Z"}), Mode::Update).unwrap();
         let q = update_contact(5, &write, None);
-        assert_eq!(q.text, "UPDATE appuser SET last_updated = now(), gender = NULL WHERE id = $1");
-        let r = upsert_relationship(5, &write).unwrap();
-        assert!(r.text.ends_with("DO UPDATE SET last_activity = EXCLUDED.last_activity"), "{}", r.text);
-        assert!(r.text.contains("(appuser_id, created, last_activity, points)"), "{}", r.text);
-        assert!(upsert_relationship(5, &parse(&json!({"first_name": "A"}), Mode::Update).unwrap()).is_none());
+        assert_eq!(
+            q.text,
+            "WITH contact AS (UPDATE appuser SET last_updated = now(), gender = NULL WHERE id = $1 RETURNING id) \
+             INSERT INTO customer_relationship (appuser_id, created, last_activity, points) \
+             SELECT c.id, now(), $2::timestamptz, 0 FROM (SELECT contact.id FROM contact) c(id) \
+             ON CONFLICT (appuser_id) DO UPDATE SET last_activity = EXCLUDED.last_activity"
+        );
+        let names_only = update_contact(5, &parse(&json!({"first_name": "A"}), Mode::Update).unwrap(), None);
+        assert_eq!(names_only.text, "UPDATE appuser SET last_updated = now(), first_name = $2::text WHERE id = $1");
     }
 
     #[test]
