@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use pgrx::datum::{Date, DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
-use pgrx::spi::{SpiClient, SpiHeapTupleData, SpiResult, SpiTupleTable};
+use pgrx::spi::{SpiClient, SpiResult, SpiTupleTable};
 use serde_json::Value as Json;
 
 use crate::contact::{Cell, ContactRow};
@@ -104,18 +104,6 @@ pub fn counts(client: &SpiClient<'_>, sql: &str, width: usize) -> SpiResult<Vec<
     (1..=width).map(|i| Ok(table.get::<i64>(i)?.unwrap_or(0).max(0) as u64)).collect()
 }
 
-fn cell(row: &SpiHeapTupleData<'_>, ordinal: usize, ty: ValueType) -> SpiResult<Cell> {
-    Ok(match ty {
-        ValueType::BigInt => row.get::<i64>(ordinal)?.map_or(Cell::Null, Cell::Int),
-        ValueType::Int => row.get::<i32>(ordinal)?.map_or(Cell::Null, |v| Cell::Int(v.into())),
-        ValueType::Text => row.get::<String>(ordinal)?.map_or(Cell::Null, Cell::Text),
-        ValueType::Timestamp => {
-            row.get::<TimestampWithTimeZone>(ordinal)?.map_or(Cell::Null, |t| Cell::Timestamp(t.into_inner()))
-        }
-        ValueType::Date => row.get::<Date>(ordinal)?.map_or(Cell::Null, |d| Cell::Date(d.into_inner())),
-    })
-}
-
 /// A cell from a datum of a column typed `ty` (NULL when `null`).
 ///
 /// # Safety
@@ -140,18 +128,19 @@ unsafe fn cell_of_datum(datum: pg_sys::Datum, null: bool, ty: ValueType) -> Cell
     }
 }
 
-/// The rows of `table` as contact rows, the contact's columns starting at
-/// column `first_ordinal` (1-based); `each` also sees the row's datums.
+/// The rows of `table` as cells of `types`, the first at column
+/// `first_ordinal` (1-based); `each` also sees the row's datums.
 ///
 /// Each tuple is deformed once (`heap_deform_tuple`): reading it column by
 /// column (`SpiHeapTupleData`, `SPI_getbinval`) walks the tuple from its
 /// start again for every column after the first text one, and a page
 /// reads 19 columns of up to 10,000 rows.
-fn contact_rows(
+fn typed_rows(
     table: &SpiTupleTable<'_>,
     first_ordinal: usize,
+    types: &[ValueType],
     mut each: impl FnMut(&[pg_sys::Datum], &[bool]),
-) -> SpiResult<Vec<ContactRow>> {
+) -> SpiResult<Vec<Vec<Cell>>> {
     if table.is_empty() {
         return Ok(Vec::new());
     }
@@ -165,7 +154,7 @@ fn contact_rows(
         }
         let desc = (*tuptable).tupdesc;
         let width = (*desc).natts as usize;
-        if width + 1 < first_ordinal + fields::CONTACT.len() {
+        if width + 1 < first_ordinal + types.len() {
             return Err(pgrx::spi::SpiError::SpiError(pgrx::spi::SpiErrorCodes::NoAttribute));
         }
         let tuples = std::slice::from_raw_parts((*tuptable).vals, table.len());
@@ -174,9 +163,9 @@ fn contact_rows(
         for tuple in tuples {
             pg_sys::heap_deform_tuple(*tuple, desc, datums.as_mut_ptr(), nulls.as_mut_ptr());
             each(&datums, &nulls);
-            let row = fields::CONTACT.iter().enumerate().map(|(i, output)| {
+            let row = types.iter().enumerate().map(|(i, ty)| {
                 let at = first_ordinal - 1 + i;
-                cell_of_datum(datums[at], nulls[at], output.column.ty)
+                cell_of_datum(datums[at], nulls[at], *ty)
             });
             rows.push(row.collect());
         }
@@ -187,17 +176,18 @@ fn contact_rows(
 /// The first column of every row, typed `ty`.
 pub fn cells(client: &SpiClient<'_>, query: &SqlQuery, ty: ValueType) -> SpiResult<Vec<Cell>> {
     let table = select(client, query.text.as_str(), None, &datums(query))?;
-    let mut out = Vec::with_capacity(table.len());
-    for row in table {
-        out.push(cell(&row, 1, ty)?);
-    }
-    Ok(out)
+    Ok(typed_rows(&table, 1, &[ty], |_, _| {})?.into_iter().flatten().collect())
+}
+
+/// The types of the contact's columns, in order.
+fn contact_types() -> Vec<ValueType> {
+    fields::CONTACT.iter().map(|output| output.column.ty).collect()
 }
 
 /// Rows of a query whose columns are the contact's.
 pub fn contacts(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<Vec<ContactRow>> {
     let table = select(client, query.text.as_str(), None, &datums(query))?;
-    contact_rows(&table, 1, |_, _| {})
+    typed_rows(&table, 1, &contact_types(), |_, _| {})
 }
 
 /// What `sql::probe_query` returns: the number of matches collected and
@@ -205,7 +195,7 @@ pub fn contacts(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<Vec<Conta
 pub fn probe(client: &SpiClient<'_>, query: &SqlQuery) -> SpiResult<(u64, Vec<ContactRow>)> {
     let table = select(client, query.text.as_str(), None, &datums(query))?;
     let mut matched = 0;
-    let mut rows = contact_rows(&table, 2, |datums, nulls| {
+    let mut rows = typed_rows(&table, 2, &contact_types(), |datums, nulls| {
         // SAFETY: column 1 is the bigint count of the matches.
         let count = if nulls[0] { None } else { unsafe { i64::from_datum(datums[0], false) } };
         matched = count.unwrap_or(0).max(0) as u64;

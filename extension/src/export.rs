@@ -119,11 +119,11 @@ pub const CHUNK_BYTES: usize = 256 * 1024;
 /// newline (`crm.export_chunks`): what a client that streams the export
 /// reads. One value per ~1,000 lines instead of one per line spares the
 /// executor, the wire protocol and the client a row each.
-pub struct Chunks(Lines);
+pub struct Chunks(Walk);
 
 impl Chunks {
     pub fn new(params: &Json, format: &str) -> Result<Chunks, Failure> {
-        Lines::new(params, format).map(Chunks)
+        Walk::new(params, format).map(Chunks)
     }
 }
 
@@ -131,7 +131,7 @@ impl Iterator for Chunks {
     type Item = Result<String, Failure>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let walk = &mut (self.0).0;
+        let walk = &mut self.0;
         let mut chunk = String::with_capacity(CHUNK_BYTES + 4096);
         while chunk.len() < CHUNK_BYTES {
             match walk.write_next(&mut chunk) {
