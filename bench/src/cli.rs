@@ -63,6 +63,12 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub writes: Option<u64>,
 
+    /// Write group: the cleanup deletes what the bench wrote without the
+    /// VACUUM that follows it, so that reads measured afterwards see the
+    /// tables as autovacuum leaves them (reads after writes).
+    #[arg(long)]
+    pub no_vacuum: bool,
+
     /// Write group: contacts of the timed NDJSON import [default: 100000].
     #[arg(long, value_name = "M", value_parser = clap::value_parser!(u64).range(1..=MAX_IMPORT_ROWS))]
     pub import_rows: Option<u64>,

@@ -137,6 +137,7 @@ fn write_plan(args: &Args, selection: &Selection, started_at: chrono::DateTime<c
         import_rows: args.import_rows(),
         export_params: args.export_params(),
         seed: args.seed,
+        vacuum: !args.no_vacuum,
         marker: writes::plan::marker(started_at, std::process::id()),
     })
 }

@@ -49,7 +49,14 @@ async fn deletes_exactly_what_carries_the_marker() {
         .unwrap();
 
     let admin = Admin::connect(&sandbox.url).await.unwrap();
-    let done = cleanup::run(&admin, MARKER).await.unwrap();
+    // VACUUM reports to the shared statistics as it ends: seen at once.
+    let vacuums = || async {
+        let sql = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'appuser'::regclass";
+        client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
+    };
+    let vacuumed_before = vacuums().await;
+    let done = cleanup::run(&admin, MARKER, true).await.unwrap();
+    assert_eq!(vacuums().await, vacuumed_before + 1, "the cleanup vacuums");
     assert_eq!((done.contacts_deleted, done.addresses_deleted, done.error.as_deref()), (2, 2, None), "{done:?}");
     assert!(done.delete_s >= 0.0 && done.vacuum_s >= 0.0);
 
@@ -73,6 +80,8 @@ async fn deletes_exactly_what_carries_the_marker() {
     client.batch_execute("DELETE FROM appuser WHERE id < 0; DELETE FROM address WHERE id < 0;").await.unwrap();
     assert_eq!(counts(&sandbox.url).await, before, "the loaded data is untouched");
     // A second cleanup finds nothing.
-    let again = cleanup::run(&admin, MARKER).await.unwrap();
+    // --no-vacuum: the same deletes, no VACUUM.
+    let again = cleanup::run(&admin, MARKER, false).await.unwrap();
     assert_eq!((again.contacts_deleted, again.addresses_deleted), (0, 0));
+    assert_eq!(vacuums().await, vacuumed_before + 1, "--no-vacuum leaves the tables to autovacuum");
 }

@@ -135,7 +135,7 @@ const QUIET_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 pub async fn clean(admin: &Admin, plan: &WritePlan, progress: &Progress, written: &mut Written) -> Cleanup {
     progress.message("deleting what the bench wrote, then VACUUM");
     let outcome = async {
-        let done = cleanup::run(admin, &plan.marker).await?;
+        let done = cleanup::run(admin, &plan.marker, plan.vacuum).await?;
         let (contacts, addresses) = cleanup::remaining(admin, &plan.marker).await?;
         if contacts + addresses > 0 {
             bail!("{contacts} contacts and {addresses} addresses still carry the marker {}", plan.marker);

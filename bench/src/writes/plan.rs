@@ -75,6 +75,10 @@ pub struct WritePlan {
     /// List parameters of the export (empty: the whole table).
     pub export_params: Params,
     pub seed: u64,
+    /// Whether the cleanup vacuums (`--no-vacuum`: no); older result files
+    /// always did.
+    #[serde(default = "always")]
+    pub vacuum: bool,
     /// Prefix of the last name of every contact and the street of every
     /// address the bench creates: the cleanup deletes by it.
     pub marker: String,
@@ -87,6 +91,10 @@ impl WritePlan {
         params.0.extend(self.export_params.0.iter().cloned());
         format!("/api/contacts/export/?{}", params.query_string())
     }
+}
+
+fn always() -> bool {
+    true
 }
 
 /// A marker unique to one run: letters and digits only, so that
@@ -141,6 +149,7 @@ mod tests {
             import_rows: 1,
             export_params: Params::from_query("address__country=United+Kingdom&ordering=id"),
             seed: 1,
+            vacuum: true,
             marker: m,
         };
         assert_eq!(plan.export_path(), "/api/contacts/export/?format=csv&address__country=United+Kingdom&ordering=id");

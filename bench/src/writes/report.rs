@@ -67,7 +67,7 @@ pub fn section(run: &RunResults) -> String {
          address), then a PATCH of each (points, last_name), then a DELETE of each, one at a time, each timed \
          (p50 / p95 / max ms); one import of {} NDJSON contacts (half with a new address), timed from the \
          first byte sent to the report (rows/s); then everything the bench wrote is deleted through the \
-         database (contacts and addresses marked `{}`) and vacuumed, untimed; then one CSV export \
+         database (contacts and addresses marked `{}`){}, untimed; then one CSV export \
          (`{}`), timed from the request to the last byte, read as a stream (rows/s, MB/s of 10^6 bytes, no \
          gzip). Each timed part starts once no postings refresh or autovacuum runs in the database, and the \
          postings refresh that the import and the cleanup make due is run, untimed, before the export. \
@@ -75,6 +75,7 @@ pub fn section(run: &RunResults) -> String {
         plan.single_writes,
         thousands(plan.import_rows),
         plan.marker,
+        if plan.vacuum { " and vacuumed" } else { " (not vacuumed: `--no-vacuum`)" },
         plan.export_path()
     );
     let _ = writeln!(
@@ -244,6 +245,7 @@ pub(crate) mod tests {
             import_rows: 100_000,
             export_params: Params::default(),
             seed: 42,
+            vacuum: true,
             marker: "BenchW20250101T120000P1".into(),
         });
         for v in ["baseline", "trgm"] {
