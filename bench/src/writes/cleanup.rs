@@ -21,8 +21,8 @@ const DELETE_ADDRESSES: &str = "DELETE FROM address a WHERE a.street LIKE $1 \
      AND NOT EXISTS (SELECT 1 FROM appuser u WHERE u.address_id = a.id)";
 const TABLES: &str = "address, appuser, customer_relationship";
 
-/// Deletes what carries `marker`, then vacuums (unless `vacuum` is false:
-/// `--no-vacuum`, vacuum_s stays 0). A failed DELETE is an
+/// Deletes what carries `marker`, then vacuums when `vacuum_after`
+/// (`--no-vacuum`: not). A failed DELETE is an
 /// error (the data set is not as it was: the caller says so); a failed
 /// VACUUM is only noted.
 pub async fn run(admin: &Admin, marker: &str, vacuum_after: bool) -> Result<Cleanup> {
@@ -32,12 +32,13 @@ pub async fn run(admin: &Admin, marker: &str, vacuum_after: bool) -> Result<Clea
     let contacts_deleted = session.execute(DELETE_CONTACTS, &[&pattern]).await.context("deleting the contacts")?;
     let addresses_deleted = session.execute(DELETE_ADDRESSES, &[&pattern]).await.context("deleting the addresses")?;
     let delete_s = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let error = match vacuum_after {
-        true => vacuum(admin).await.err().map(|e| format!("{e:#}")),
-        false => None,
-    };
-    Ok(Cleanup { contacts_deleted, addresses_deleted, delete_s, vacuum_s: started.elapsed().as_secs_f64(), error })
+    let (mut vacuum_s, mut error) = (None, None);
+    if vacuum_after {
+        let started = Instant::now();
+        error = vacuum(admin).await.err().map(|e| format!("{e:#}"));
+        vacuum_s = Some(started.elapsed().as_secs_f64());
+    }
+    Ok(Cleanup { contacts_deleted, addresses_deleted, delete_s, vacuum_s, error })
 }
 
 async fn vacuum(admin: &Admin) -> Result<()> {

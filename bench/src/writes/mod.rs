@@ -133,7 +133,11 @@ const QUIET_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 /// `written.pending` is cleared only then. A failure is in the result's
 /// `error`.
 pub async fn clean(admin: &Admin, plan: &WritePlan, progress: &Progress, written: &mut Written) -> Cleanup {
-    progress.message("deleting what the bench wrote, then VACUUM");
+    progress.message(if plan.vacuum {
+        "deleting what the bench wrote, then VACUUM"
+    } else {
+        "deleting what the bench wrote"
+    });
     let outcome = async {
         let done = cleanup::run(admin, &plan.marker, plan.vacuum).await?;
         let (contacts, addresses) = cleanup::remaining(admin, &plan.marker).await?;

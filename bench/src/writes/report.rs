@@ -139,11 +139,11 @@ fn details(run: &RunResults, variant: &str, cleanup: Option<&Cleanup>) -> Vec<St
 
 fn cleanup_text(c: &Cleanup) -> String {
     let done = format!(
-        "cleanup: {} contacts and {} addresses deleted in {:.1} s, VACUUM ANALYZE {:.1} s",
+        "cleanup: {} contacts and {} addresses deleted in {:.1} s, {}",
         thousands(c.contacts_deleted),
         thousands(c.addresses_deleted),
         c.delete_s,
-        c.vacuum_s
+        c.vacuum_s.map_or("no VACUUM".to_string(), |s| format!("VACUUM ANALYZE {s:.1} s"))
     );
     match &c.error {
         Some(e) => format!("{done} — **{}**", escape(e)),
@@ -268,7 +268,7 @@ pub(crate) mod tests {
             contacts_deleted: 100_003,
             addresses_deleted: 50_002,
             delete_s: 6.24,
-            vacuum_s: 12.1,
+            vacuum_s: Some(12.1),
             error: None,
         });
         run

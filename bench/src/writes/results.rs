@@ -107,7 +107,8 @@ pub struct Cleanup {
     /// The two DELETE statements.
     pub delete_s: f64,
     /// `VACUUM ANALYZE` of the tables (and the projection) afterwards.
-    pub vacuum_s: f64,
+    /// `None`: not vacuumed (`--no-vacuum`).
+    pub vacuum_s: Option<f64>,
     pub error: Option<String>,
 }
 
